@@ -1,0 +1,150 @@
+//! The command line, defined once: doc comments are the help, `after_help` holds examples, and
+//! shell completions are generated from the same definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "klab",
+    version,
+    about = "Break a local Kubernetes lab for real, then check the trainee's diagnosis and fix.",
+    long_about = "klab runs incident drills on a local kind cluster: a scenario injects real faults \
+(etcd quota exhaustion, a half-written NetworkPolicy, IP forwarding off, an admission policy that \
+blocks system pods, …), the trainee investigates with kubectl, crictl, etcdctl and the audit log, \
+and klab checks the diagnosis and whether the cluster really works again.",
+    after_help = "Examples:\n  klab list --tag etcd\n  klab show kluster-005\n  klab drill etcd-quota\n  klab check\n  klab lint scenarios/ checks/\n\n",
+    after_long_help = concat!("Examples:\n  klab list --tag etcd\n  klab show kluster-005\n  klab drill etcd-quota\n  klab check\n  klab lint scenarios/ checks/\n\n", "Exit codes: 0 ok · 1 failed (lint errors, failing checks) · 2 usage · 3 not ready (missing tool, no lab or session) · 4 refused (not a klab lab) · 5 cluster error · 6 lab busy · 130 interrupted"),
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Extra scenario/check folders; they add to or override the built-in catalog by id.
+    #[arg(long = "catalog", global = true, value_name = "DIR", env = "KLAB_CATALOG", value_delimiter = ':')]
+    pub catalog: Vec<PathBuf>,
+
+    /// Output format for commands that print results.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// When to colour the output (only on a terminal by default; NO_COLOR is honoured).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the drills in the catalog.
+    #[command(after_help = "Examples:\n  klab list\n  klab list --tag cks:cluster-hardening --difficulty medium\n  klab list -o json | jq -r '.[].id'")]
+    List(ListArgs),
+
+    /// Show a drill's briefing (no spoilers unless asked).
+    #[command(after_help = "Examples:\n  klab show etcd-quota\n  klab show kluster-005 --spoilers")]
+    Show(ShowArgs),
+
+    /// Check scenario and check files: every problem, with file:line:column.
+    #[command(after_help = "Examples:\n  klab lint                      # the whole catalog\n  klab lint scenarios/ checks/\n  klab lint my-drill.yaml -o json\n\nExit code 0 when clean (warnings allowed), 1 on any error.")]
+    Lint(LintArgs),
+
+    /// Print the full plan of a drill — every manifest and node command — touching nothing.
+    #[command(after_help = "Examples:\n  klab render kluster-005\n  klab render privileged-blocked --server-version 1.20\n  klab render etcd-quota --set quota_bytes=8388608 -o json")]
+    Render(RenderArgs),
+
+    /// Write a new scenario skeleton to start from.
+    #[command(after_help = "Examples:\n  klab new my-drill\n  klab new my-drill --dir drills/scenarios")]
+    New(NewArgs),
+
+    /// Check the prerequisites (docker engine, kind, kubectl) and say how to install what is missing.
+    #[command(after_help = "Examples:\n  klab doctor\n  klab doctor -o json\n\nExit code 0 when ready, 3 when something is missing.")]
+    Doctor,
+
+    /// Print shell completions.
+    #[command(after_help = "Examples:\n  klab completions bash > ~/.local/share/bash-completion/completions/klab\n  klab completions zsh > ~/.zfunc/_klab\n  klab completions fish > ~/.config/fish/completions/klab.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Only drills with this tag (repeat for all of several).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// Only drills of this difficulty.
+    #[arg(long, value_parser = ["easy", "medium", "hard"])]
+    pub difficulty: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The drill's id (see `klab list`).
+    pub id: String,
+    /// Also show faults, causes, hints, solution and debrief (for authors and facilitators).
+    #[arg(long)]
+    pub spoilers: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    /// Files or folders to lint (default: the whole catalog, built-in and --catalog folders).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct PlanArgs {
+    /// Override a parameter (typed: checked against its declared type).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_val)]
+    pub set: Vec<(String, String)>,
+    /// Use this variant of the drill (e.g. `psp`).
+    #[arg(long, conflicts_with = "server_version")]
+    pub variant: Option<String>,
+    /// Pick the variant for this server version (e.g. `1.20`).
+    #[arg(long, value_name = "VERSION")]
+    pub server_version: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RenderArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// The new drill's id (lowercase letters, digits, dashes).
+    pub id: String,
+    /// Folder to write `<id>.yaml` into.
+    #[arg(long, default_value = "scenarios")]
+    pub dir: PathBuf,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_key_val(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}

@@ -1,0 +1,6 @@
+//! The world outside: processes (docker, kind, kubectl), the Kubernetes API through kube-rs, and
+//! node access. Everything else in klab reaches a cluster only through this module, and every
+//! call made here has a timeout.
+
+pub mod doctor;
+pub mod process;

@@ -1,0 +1,277 @@
+//! The catalog: built-in scenarios, checks and templates (embedded in the binary at build time)
+//! plus the user's folders (`--catalog DIR`, `KLAB_CATALOG`), which add to or override them by id.
+//!
+//! Loading never stops at a bad file: its diagnostic is kept and the rest still loads, so `list`
+//! works while one scenario is broken and `lint` reports every file at once.
+
+use super::diag::Diagnostic;
+use super::model::{CheckFile, Header, Scenario};
+use super::yaml;
+use include_dir::{Dir, include_dir};
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+
+static BUILTIN_SCENARIOS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
+static BUILTIN_CHECKS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/checks");
+static BUILTIN_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+
+/// Where a file came from, as it is named in messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Embedded; named by its path in the klab repository.
+    Builtin(String),
+    File(PathBuf),
+}
+
+impl Origin {
+    pub fn display(&self) -> String {
+        match self {
+            Origin::Builtin(p) => p.clone(),
+            Origin::File(p) => p.display().to_string(),
+        }
+    }
+    pub fn is_builtin(&self) -> bool {
+        matches!(self, Origin::Builtin(_))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub origin: Origin,
+    pub text: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Entry<T> {
+    pub source: Source,
+    pub item: T,
+}
+
+#[derive(Default)]
+pub struct Catalog {
+    pub scenarios: IndexMap<String, Entry<Scenario>>,
+    pub checks: IndexMap<String, Entry<CheckFile>>,
+    templates: IndexMap<String, String>,
+    /// Problems met while loading (parse errors, duplicate ids, unreadable files).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Files whose ids were already taken in the same layer (reported by lint).
+    pub duplicates: Vec<(String, Source)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Scenario,
+    Check,
+    Any,
+}
+
+impl Catalog {
+    /// Built-ins, then each user folder in order (a later folder overrides an earlier one).
+    pub fn load(user_dirs: &[PathBuf]) -> Catalog {
+        let mut c = Catalog::builtin();
+        for d in user_dirs {
+            c.add_path(d);
+        }
+        c
+    }
+
+    pub fn builtin() -> Catalog {
+        let mut c = Catalog::default();
+        for f in files_of(&BUILTIN_CHECKS) {
+            c.add_text(Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false);
+        }
+        for f in files_of(&BUILTIN_SCENARIOS) {
+            c.add_text(Origin::Builtin(format!("scenarios/{}", f.0)), f.1, Expect::Scenario, false);
+        }
+        for file in BUILTIN_TEMPLATES.files() {
+            if let Some(text) = file.contents_utf8() {
+                c.templates.insert(file.path().to_string_lossy().into_owned(), text.to_string());
+            }
+        }
+        c
+    }
+
+    /// Adds a file, or every YAML file below a folder. In a folder, files under `scenarios/` or
+    /// `checks/` must be klab files; other YAML files are taken only if they say they are.
+    pub fn add_path(&mut self, path: &Path) {
+        if path.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut files);
+            files.sort();
+            for f in files {
+                let in_catalog_dir = f
+                    .strip_prefix(path)
+                    .ok()
+                    .and_then(|r| r.components().next())
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned());
+                let expect = match in_catalog_dir.as_deref() {
+                    Some("scenarios") => Expect::Scenario,
+                    Some("checks") => Expect::Check,
+                    _ => Expect::Any,
+                };
+                self.add_file(&f, expect, expect == Expect::Any);
+            }
+            let tdir = path.join("templates");
+            if tdir.is_dir() {
+                let mut tfiles = Vec::new();
+                walk_all(&tdir, &mut tfiles);
+                for f in tfiles {
+                    if let (Ok(rel), Ok(text)) = (f.strip_prefix(&tdir), std::fs::read_to_string(&f)) {
+                        self.templates.insert(rel.to_string_lossy().into_owned(), text);
+                    }
+                }
+            }
+        } else {
+            self.add_file(path, Expect::Any, false);
+        }
+    }
+
+    fn add_file(&mut self, path: &Path, expect: Expect, skip_foreign: bool) {
+        let origin = Origin::File(path.to_path_buf());
+        match std::fs::read(path) {
+            Ok(bytes) => match yaml::as_text(&origin.display(), &bytes) {
+                Ok(text) => self.add_text(origin, text, expect, skip_foreign),
+                Err(d) => self.diagnostics.push(d),
+            },
+            Err(e) => self.diagnostics.push(Diagnostic::error(origin.display(), format!("cannot read: {e}"))),
+        }
+    }
+
+    fn add_text(&mut self, origin: Origin, text: &str, expect: Expect, skip_foreign: bool) {
+        let name = origin.display();
+        let header: Header = match yaml::parse(&name, text) {
+            Ok(h) => h,
+            Err(d) => {
+                if !skip_foreign {
+                    self.diagnostics.push(d);
+                }
+                return;
+            }
+        };
+        let is_klab = header.api_version.as_deref().is_some_and(|v| v.starts_with("klab.dev/"));
+        let kind = header.kind.as_deref().unwrap_or("");
+        let wanted = match (expect, kind) {
+            (Expect::Scenario, _) | (Expect::Any, "Scenario") => Expect::Scenario,
+            (Expect::Check, _) | (Expect::Any, "Check") => Expect::Check,
+            (Expect::Any, _) if skip_foreign && !is_klab => return,
+            (Expect::Any, other) => {
+                let found = if other.is_empty() { "no `kind`".to_string() } else { format!("kind `{other}`") };
+                self.diagnostics.push(
+                    Diagnostic::error(&name, format!("not a klab file: {found}, expected `kind: Scenario` or `kind: Check`"))
+                        .at(text, 1, 1)
+                        .help("start the file with `apiVersion: klab.dev/v1` and `kind: Scenario` (or `Check`)"),
+                );
+                return;
+            }
+        };
+        let source = Source { origin, text: text.to_string() };
+        match wanted {
+            Expect::Scenario => match yaml::parse::<Scenario>(&name, text) {
+                Ok(s) => {
+                    let id = s.metadata.id.value.clone();
+                    self.insert_scenario(id, Entry { source, item: s });
+                }
+                Err(d) => self.diagnostics.push(d),
+            },
+            _ => match yaml::parse::<CheckFile>(&name, text) {
+                Ok(c) => {
+                    let id = c.metadata.id.value.clone();
+                    self.insert_check(id, Entry { source, item: c });
+                }
+                Err(d) => self.diagnostics.push(d),
+            },
+        }
+    }
+
+    fn insert_scenario(&mut self, id: String, e: Entry<Scenario>) {
+        if let Some(prev) = self.scenarios.get(&id) {
+            if same_layer(&prev.source.origin, &e.source.origin) {
+                self.duplicates.push((id, e.source));
+                return;
+            }
+        }
+        self.scenarios.insert(id, e);
+    }
+
+    fn insert_check(&mut self, id: String, e: Entry<CheckFile>) {
+        if let Some(prev) = self.checks.get(&id) {
+            if same_layer(&prev.source.origin, &e.source.origin) {
+                self.duplicates.push((id, e.source));
+                return;
+            }
+        }
+        self.checks.insert(id, e);
+    }
+
+    pub fn scenario(&self, id: &str) -> Option<&Entry<Scenario>> {
+        self.scenarios.get(id)
+    }
+
+    pub fn check(&self, id: &str) -> Option<&Entry<CheckFile>> {
+        self.checks.get(id)
+    }
+
+    pub fn template(&self, name: &str) -> Option<&str> {
+        self.templates.get(name).map(String::as_str)
+    }
+
+    /// A "did you mean" for an unknown scenario id.
+    pub fn suggest_scenario(&self, id: &str) -> Option<String> {
+        yaml::suggest(id, self.scenarios.keys().map(String::as_str))
+    }
+}
+
+/// Two files are in the same layer when both are built in or both come from the user's folders
+/// with the same root; a user folder overriding a built-in is not a duplicate.
+fn same_layer(a: &Origin, b: &Origin) -> bool {
+    a.is_builtin() == b.is_builtin()
+}
+
+fn files_of(dir: &'static Dir<'static>) -> Vec<(String, &'static str)> {
+    let mut out = Vec::new();
+    collect(dir, &mut out);
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn collect(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static str)>) {
+    for f in dir.files() {
+        let p = f.path().to_string_lossy().into_owned();
+        if (p.ends_with(".yaml") || p.ends_with(".yml")) && !p.contains("/.") {
+            if let Some(t) = f.contents_utf8() {
+                out.push((p, t));
+            }
+        }
+    }
+    for d in dir.dirs() {
+        collect(d, out);
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" || name == "templates" {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out);
+        } else if name.ends_with(".yaml") || name.ends_with(".yml") {
+            out.push(p);
+        }
+    }
+}
+
+fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk_all(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}

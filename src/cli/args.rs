@@ -77,6 +77,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  klab doctor\n  klab doctor -o json\n\nExit code 0 when ready, 3 when something is missing.")]
     Doctor,
 
+    /// Analyse Kubernetes audit logs: summaries, timelines, policy lint.
+    #[command(subcommand)]
+    Audit(super::audit::AuditCommand),
+
     /// Print shell completions.
     #[command(after_help = "Examples:\n  klab completions bash > ~/.local/share/bash-completion/completions/klab\n  klab completions zsh > ~/.zfunc/_klab\n  klab completions fish > ~/.config/fish/completions/klab.fish")]
     Completions {

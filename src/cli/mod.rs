@@ -2,6 +2,7 @@
 //! Commands build result values; the functions here and in each command's module render them.
 
 pub mod args;
+mod audit;
 mod doctor;
 mod list;
 mod lint;
@@ -62,6 +63,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Render(a) => render::run(g, &load(g), &a),
         Command::New(a) => new::run(&load(g), &a),
         Command::Doctor => doctor::run(g),
+        Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());
             Ok(exit::OK)

@@ -66,6 +66,7 @@ kinds! {
         "staticPodFlag" => StaticPodFlag(StaticPodFlagAction),
         "etcdFill" => EtcdFill(EtcdFillAction),
         "etcdctl" => Etcdctl(EtcdctlAction),
+        "etcdRecover" => EtcdRecover(EtcdRecoverAction),
         "kubelet" => Kubelet(KubeletAction),
         "nodeFile" => NodeFile(NodeFileAction),
         "wait" => Wait(WaitAction),
@@ -151,6 +152,10 @@ pub struct DeleteAction {
     /// Succeed when the object is already gone (default: it must exist — a precondition).
     #[serde(default)]
     pub ignore_missing: bool,
+    /// `false` when something else recreates the object (a mirror pod, a ReplicaSet's pod):
+    /// undo then leaves it to its owner instead of creating a copy.
+    #[serde(default = "default_true")]
+    pub recreate_on_undo: bool,
 }
 
 /// Set (string) or remove (null) labels on one object, e.g. a namespace's pod-security labels.
@@ -231,6 +236,23 @@ pub struct EtcdctlAction {
     #[serde(default = "default_control_plane")]
     pub node: String,
     pub args: Vec<String>,
+}
+
+/// What an operator does after NOSPACE: delete what filled etcd, compact to the current
+/// revision, defragment, and disarm the alarm (each optional, in that order).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EtcdRecoverAction {
+    #[serde(default = "default_control_plane")]
+    pub node: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_prefix: Option<String>,
+    #[serde(default = "default_true")]
+    pub compact: bool,
+    #[serde(default = "default_true")]
+    pub defrag: bool,
+    #[serde(default = "default_true")]
+    pub disarm: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

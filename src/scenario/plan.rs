@@ -103,8 +103,8 @@ pub struct PlanOptions {
     /// `--set key=value`, as typed by the user.
     pub set: Vec<(String, String)>,
     pub variant: VariantChoice,
-    /// The lab's name (kind cluster name); `klab` when not given.
-    pub lab: Option<String>,
+    /// What is known of the lab; a default kind lab named `klab` when not given.
+    pub lab: Option<LabVars>,
 }
 
 /// What templates know of the lab as `lab.*`: its name and its nodes, named as kind names them
@@ -116,6 +116,11 @@ pub struct LabVars {
     pub control_plane: String,
     pub workers: Vec<String>,
     pub nodes: Vec<String>,
+    /// Whether the lab runs cluster DNS (CoreDNS); kind labs do.
+    pub dns: bool,
+    /// How a pod reaches the apiserver: `https://kubernetes.default.svc/api` with cluster DNS,
+    /// else through the `kubernetes` Service's ClusterIP.
+    pub api_url: String,
 }
 
 impl LabVars {
@@ -126,7 +131,21 @@ impl LabVars {
             .collect();
         let mut nodes = vec![control_plane.clone()];
         nodes.extend(workers.iter().cloned());
-        LabVars { name: name.to_string(), control_plane, workers, nodes }
+        LabVars {
+            name: name.to_string(),
+            control_plane,
+            workers,
+            nodes,
+            dns: true,
+            api_url: "https://kubernetes.default.svc/api".into(),
+        }
+    }
+
+    /// A lab without cluster DNS: pods reach the apiserver by the Service's ClusterIP.
+    pub fn without_dns(mut self, kubernetes_service_ip: &str) -> Self {
+        self.dns = false;
+        self.api_url = format!("https://{kubernetes_service_ip}/api");
+        self
     }
 }
 
@@ -136,7 +155,7 @@ pub fn build(cat: &Catalog, entry: &Entry<Scenario>, opts: &PlanOptions) -> Resu
     let s = &entry.item;
     let params = b.params(s, &opts.set);
     let (variant, variant_reason) = b.variant(s, &opts.variant);
-    let lab = LabVars::new(opts.lab.as_deref().unwrap_or("klab"), s.profile.nodes);
+    let lab = opts.lab.clone().unwrap_or_else(|| LabVars::new("klab", s.profile.nodes));
     let mut context = params.clone();
     context.insert("lab".into(), serde_json::to_value(&lab).unwrap_or_default());
     let renderer = Renderer::new(&context);

@@ -4,7 +4,12 @@
 //! data in and gives data out; only `cluster` talks to the world (kube-rs, docker, kind). The
 //! CLI in `cli` wires them and is the only place that prints.
 
+pub mod audit;
 pub mod cli;
+pub mod check;
 pub mod cluster;
 pub mod exit;
+pub mod fault;
+pub mod session;
+pub mod report;
 pub mod scenario;

@@ -45,4 +45,5 @@ rn_ensure_node_image() {
   tar -C "$cur/node-rootfs" --numeric-owner -c . |
     rn_docker import -c 'ENTRYPOINT ["/usr/local/bin/entrypoint"]' \
       -c "LABEL klab-realnode.stamp=$stamp" -c 'ENV container=docker' - "$RN_NODE_IMAGE" >/dev/null
+  rn_docker image prune -f >/dev/null  # the previous build, now untagged
 }

@@ -36,6 +36,23 @@ pub struct Global {
     /// When to colour the output (only on a terminal by default; NO_COLOR is honoured).
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// The lab (kind cluster) to work on.
+    #[arg(long, global = true, env = "KLAB_LAB", default_value = "klab")]
+    pub lab: String,
+
+    /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config, as kubectl).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Where klab keeps sessions and journals (default: $XDG_STATE_HOME/klab).
+    #[arg(long, global = true, env = "KLAB_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Act on this kubeconfig context although klab did not create it as a lab. Faults are
+    /// real: never name a cluster anyone depends on.
+    #[arg(long = "i-know-context", global = true, value_name = "CONTEXT")]
+    pub override_context: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +93,29 @@ pub enum Command {
     /// Check the prerequisites (docker engine, kind, kubectl) and say how to install what is missing.
     #[command(after_help = "Examples:\n  klab doctor\n  klab doctor -o json\n\nExit code 0 when ready, 3 when something is missing.")]
     Doctor,
+
+    /// Create the lab: a kind cluster with audit logging, marked as a klab training lab.
+    #[command(after_help = "Examples:\n  klab up\n  klab up --nodes 2\n  klab --lab klab-team1 up")]
+    Up(UpArgs),
+
+    /// Delete the lab and everything klab kept about it.
+    #[command(after_help = "Examples:\n  klab down\n  klab --lab klab-team1 down")]
+    Down,
+
+    /// Start a drill: lab up if needed, setup, inject the faults, print the briefing.
+    #[command(after_help = "Examples:\n  klab drill etcd-quota\n  klab drill privileged-blocked --variant psp\n  klab drill kluster-005 --dry-run")]
+    Drill(DrillArgs),
+
+    /// Show the current drill: scenario, clock, hints, attempts, what the journal holds.
+    Status,
+
+    /// Run the drill's checks now (any number of times); exit 0 only when all pass.
+    #[command(after_help = "Examples:\n  klab check\n  klab check -o json\n  klab check --junit results.xml")]
+    Check(CheckArgs),
+
+    /// Undo every change klab made to the lab, from the journal (safe after a crash; idempotent).
+    #[command(after_help = "Examples:\n  klab reset")]
+    Reset,
 
     /// Analyse Kubernetes audit logs: summaries, timelines, policy lint.
     #[command(subcommand)]
@@ -144,6 +184,30 @@ pub struct NewArgs {
     /// Overwrite an existing file.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Nodes in all, the control plane included.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u8,
+}
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Print the plan the drill would execute, touching nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also write the results as JUnit XML.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 fn parse_key_val(s: &str) -> Result<(String, String), String> {

@@ -3,13 +3,15 @@
 
 pub mod args;
 mod audit;
+mod check;
 mod doctor;
+mod labcmd;
 mod list;
 mod lint;
 mod new;
 pub mod output;
 mod render;
-mod show;
+pub(crate) mod show;
 
 use crate::exit;
 use crate::scenario::catalog::Catalog;
@@ -63,6 +65,12 @@ fn run(cli: Cli) -> Outcome {
         Command::Render(a) => render::run(g, &load(g), &a),
         Command::New(a) => new::run(&load(g), &a),
         Command::Doctor => doctor::run(g),
+        Command::Up(a) => labcmd::up(g, &a),
+        Command::Down => labcmd::down(g),
+        Command::Drill(a) => labcmd::drill(g, &load(g), &a),
+        Command::Status => labcmd::status(g, &load(g)),
+        Command::Check(a) => check::run(g, &load(g), &a),
+        Command::Reset => labcmd::reset(g),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

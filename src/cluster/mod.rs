@@ -3,4 +3,8 @@
 //! call made here has a timeout.
 
 pub mod doctor;
+pub mod kube;
+pub mod lab;
+pub mod node;
+pub mod nodeops;
 pub mod process;

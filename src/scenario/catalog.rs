@@ -139,6 +139,12 @@ impl Catalog {
 
     fn add_text(&mut self, origin: Origin, text: &str, expect: Expect, skip_foreign: bool) {
         let name = origin.display();
+        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+            if !skip_foreign {
+                self.diagnostics.push(Diagnostic::error(&name, "file is empty: nothing but blank lines and comments").help("`klab new <id>` writes a scenario to start from"));
+            }
+            return;
+        }
         let header: Header = match yaml::parse(&name, text) {
             Ok(h) => h,
             Err(d) => {

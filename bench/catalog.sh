@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Measures `klab list` (target ≤ 20 ms) and `klab lint` of the whole catalog (≤ 100 ms) with
+# hyperfine, on the release binary. Prints hyperfine's summary; changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install hyperfine" >&2; exit 3; }
+cargo build --release --quiet
+bin=target/release/klab
+hyperfine --warmup 5 --runs 50 -N "$bin list" "$bin lint" "$bin render kluster-005"

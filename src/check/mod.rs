@@ -1,0 +1,4 @@
+//! The checker: evaluate checks with evidence, grade diagnoses, score attempts.
+
+pub mod engine;
+pub mod matcher;

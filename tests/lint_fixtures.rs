@@ -54,8 +54,8 @@ fn human_output_shows_place_caret_and_help() {
     let out = cargo_bin_cmd!("klab").args(["lint", "--color", "never"]).arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text.contains("unknown-field.yaml:11:1: error: unknown field `fualts`"), "{text}");
-    assert!(text.contains("11 | fualts:"), "{text}");
+    assert!(text.contains("unknown-field.yaml:12:1: error: unknown field `fualts`"), "{text}");
+    assert!(text.contains("12 | fualts:"), "{text}");
     assert!(text.contains("   | ^"), "{text}");
     assert!(text.contains("help: did you mean `faults`?"), "{text}");
     assert!(text.contains("1 error(s)"), "{text}");

@@ -20,7 +20,7 @@ pub fn run(g: &Global, a: &LintArgs) -> Outcome {
             if !p.exists() {
                 return Err(super::Failure::new(exit::FAILED, format!("{}: no such file or folder", p.display())));
             }
-            cat.add_path(p);
+            cat.add_path(p, true);
         }
         let roots: Vec<PathBuf> = a.paths.iter().map(|p| p.canonicalize().unwrap_or_else(|_| p.clone())).collect();
         (

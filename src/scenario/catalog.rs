@@ -70,7 +70,7 @@ impl Catalog {
     pub fn load(user_dirs: &[PathBuf]) -> Catalog {
         let mut c = Catalog::builtin();
         for d in user_dirs {
-            c.add_path(d);
+            c.add_path(d, false);
         }
         c
     }
@@ -91,9 +91,10 @@ impl Catalog {
         c
     }
 
-    /// Adds a file, or every YAML file below a folder. In a folder, files under `scenarios/` or
-    /// `checks/` must be klab files; other YAML files are taken only if they say they are.
-    pub fn add_path(&mut self, path: &Path) {
+    /// Adds a file, or every YAML file below a folder (hidden folders excepted). With `strict`
+    /// (what `lint` asks for) every YAML file must be a klab file; otherwise, outside
+    /// `scenarios/` and `checks/`, YAML files are taken only if they say they are.
+    pub fn add_path(&mut self, path: &Path, strict: bool) {
         if path.is_dir() {
             let mut files = Vec::new();
             walk(path, &mut files);
@@ -109,7 +110,7 @@ impl Catalog {
                     Some("checks") => Expect::Check,
                     _ => Expect::Any,
                 };
-                self.add_file(&f, expect, expect == Expect::Any);
+                self.add_file(&f, expect, !strict && expect == Expect::Any);
             }
             let tdir = path.join("templates");
             if tdir.is_dir() {

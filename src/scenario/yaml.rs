@@ -61,7 +61,25 @@ pub fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostic> {
 
 /// Deserializes `text` into `T`, turning a failure into a placed diagnostic.
 pub fn parse<T: DeserializeOwned>(file: &str, text: &str) -> Result<T, Diagnostic> {
-    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| to_diagnostic(file, text, &e))
+    serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| {
+        let mut d = to_diagnostic(file, text, &e);
+        // Errors raised by klab's own map readers (unknown step or check kinds) carry the place
+        // of the mapping; move them to the offending key, which the location index knows.
+        if let Some(field) = d.message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+            let locs = Locations::of(text);
+            let suffix = format!(".{field}");
+            if let Some(&(l, c)) = locs
+                .keys
+                .iter()
+                .filter(|(p, (l, _))| (p.ends_with(&suffix) || p.as_str() == field) && *l >= d.line)
+                .map(|(_, lc)| lc)
+                .min()
+            {
+                d = Diagnostic { source_line: None, ..d }.at(text, l, c);
+            }
+        }
+        d
+    })
 }
 
 pub fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnostic {

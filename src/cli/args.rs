@@ -113,6 +113,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  klab check\n  klab check -o json\n  klab check --junit results.xml")]
     Check(CheckArgs),
 
+    /// Reveal the next hint (each costs points).
+    Hint,
+
+    /// Give up: apply the reference solution (score 0) and show the debrief.
+    #[command(after_help = "Examples:\n  klab solve")]
+    Solve,
+
     /// Undo every change klab made to the lab, from the journal (safe after a crash; idempotent).
     #[command(after_help = "Examples:\n  klab reset")]
     Reset,

@@ -12,6 +12,7 @@ mod new;
 pub mod output;
 mod render;
 pub(crate) mod show;
+mod trainee;
 
 use crate::exit;
 use crate::scenario::catalog::Catalog;
@@ -71,6 +72,8 @@ fn run(cli: Cli) -> Outcome {
         Command::Status => labcmd::status(g, &load(g)),
         Command::Check(a) => check::run(g, &load(g), &a),
         Command::Reset => labcmd::reset(g),
+        Command::Hint => trainee::hint(g, &load(g)),
+        Command::Solve => trainee::solve(g, &load(g)),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

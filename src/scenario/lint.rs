@@ -103,8 +103,8 @@ fn lint_params(c: &mut Ctx, params: &indexmap::IndexMap<String, super::model::Pa
         if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || name.starts_with(|ch: char| ch.is_ascii_digit()) {
             c.push(Severity::Error, &format!("params.{name}"), true, format!("parameter name `{name}` cannot be used in a template"), Some("use letters, digits and `_` (e.g. `quota_bytes` or `quotaBytes`)".into()));
         }
-        if name == "lab" {
-            c.push(Severity::Error, &format!("params.{name}"), true, "`lab` is reserved: templates see the lab as `lab.name`, `lab.controlPlane`, `lab.nodes`, …".into(), Some("choose another parameter name".into()));
+        if name == "lab" || name == "saved" {
+            c.push(Severity::Error, &format!("params.{name}"), true, "`lab` and `saved` are reserved: templates see the lab as `lab.name`, `lab.controlPlane`, `lab.nodes`, …".into(), Some("choose another parameter name".into()));
         }
         if let Some(e) = template::type_error(spec, &spec.default.value) {
             c.error(&format!("params.{name}.default"), format!("default of `{name}`: {e}"), None);

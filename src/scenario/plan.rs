@@ -158,6 +158,8 @@ pub fn build(cat: &Catalog, entry: &Entry<Scenario>, opts: &PlanOptions) -> Resu
     let lab = opts.lab.clone().unwrap_or_else(|| LabVars::new("klab", s.profile.nodes));
     let mut context = params.clone();
     context.insert("lab".into(), serde_json::to_value(&lab).unwrap_or_default());
+    // `nodeExec.undo` may use the output of its `save` command, known only when injecting.
+    context.insert("saved".into(), Value::from("{{ saved }}"));
     let renderer = Renderer::new(&context);
     let keep = |v: &Option<serde_saphyr::Spanned<String>>| match (v, &variant) {
         (None, _) => true,

@@ -5,11 +5,11 @@
 //! CLI in `cli` wires them and is the only place that prints.
 
 pub mod audit;
-pub mod cli;
 pub mod check;
+pub mod cli;
 pub mod cluster;
 pub mod exit;
 pub mod fault;
-pub mod session;
 pub mod report;
 pub mod scenario;
+pub mod session;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use axum::http;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{
-    Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams,
-    WatchEvent, WatchParams,
+    Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{Discovery, Scope};
@@ -20,13 +20,8 @@ use support::{FakeApiServer, strip_server_fields};
 async fn client_from_kubeconfig(api: &FakeApiServer, dir: &std::path::Path) -> Client {
     let path = api.kubeconfig(dir);
     let kc = Kubeconfig::read_from(&path).expect("read kubeconfig");
-    let opts = KubeConfigOptions {
-        context: Some("kind-klab".into()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &opts)
-        .await
-        .expect("config from kubeconfig");
+    let opts = KubeConfigOptions { context: Some("kind-klab".into()), ..Default::default() };
+    let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.expect("config from kubeconfig");
     Client::try_from(config).expect("client")
 }
 
@@ -147,11 +142,8 @@ async fn networkpolicy_via_dynamic_api() {
     let api = FakeApiServer::start();
     let client = api.client();
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
-    let (ar, _) = discovery
-        .groups()
-        .flat_map(|g| g.recommended_resources())
-        .find(|(ar, _)| ar.kind == "NetworkPolicy")
-        .unwrap();
+    let (ar, _) =
+        discovery.groups().flat_map(|g| g.recommended_resources()).find(|(ar, _)| ar.kind == "NetworkPolicy").unwrap();
     let nps: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
     let np: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -244,7 +236,11 @@ async fn configmap_crud_selectors_and_conflicts() {
 
     // Merge patch
     let patched = cms
-        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"k": null, "n": "2"}, "metadata": {"labels": {"tier": null}}})))
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"k": null, "n": "2"}, "metadata": {"labels": {"tier": null}}})),
+        )
         .await
         .unwrap();
     assert_eq!(patched.data.as_ref().unwrap().get("n").map(String::as_str), Some("2"));
@@ -253,10 +249,8 @@ async fn configmap_crud_selectors_and_conflicts() {
     let rv_after: u64 = patched.resource_version().unwrap().parse().unwrap();
     assert!(rv_after > b_rv);
     // Strategic merge (treated as merge)
-    let patched = cms
-        .patch("a", &PatchParams::default(), &Patch::Strategic(json!({"data": {"s": "3"}})))
-        .await
-        .unwrap();
+    let patched =
+        cms.patch("a", &PatchParams::default(), &Patch::Strategic(json!({"data": {"s": "3"}}))).await.unwrap();
     assert_eq!(patched.data.as_ref().unwrap().len(), 2);
 
     // JSON patch (kube's Patch::Json needs a feature we do not enable: send it raw)
@@ -269,16 +263,10 @@ async fn configmap_crud_selectors_and_conflicts() {
         {"op": "remove", "path": "/metadata/labels/app"},
         {"op": "add", "path": "/metadata/annotations", "value": {"a~b/c": "1"}},
     ]);
-    let req = http::Request::patch(format!("{}/api/v1/namespaces/default/configmaps/a", api.url()))
+    let req = http::Request::patch("/api/v1/namespaces/default/configmaps/a")
         .header(http::header::CONTENT_TYPE, "application/json-patch+json")
         .body(serde_json::to_vec(&ops).unwrap())
         .unwrap();
-    let req = {
-        // kube prepends the cluster URL itself; give it a path-only URI.
-        let (mut parts, body) = req.into_parts();
-        parts.uri = "/api/v1/namespaces/default/configmaps/a".parse().unwrap();
-        http::Request::from_parts(parts, body)
-    };
     let jp: ConfigMap = client.request(req).await.unwrap();
     let data = jp.data.clone().unwrap();
     assert_eq!(data.get("added").map(String::as_str), Some("x"));
@@ -301,16 +289,32 @@ async fn configmap_crud_selectors_and_conflicts() {
     // Server-side apply: create when missing, merge when present.
     let ssa = PatchParams::apply("klab-test").force();
     let applied = cms
-        .patch("applied", &ssa, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"x": "1"}})))
+        .patch(
+            "applied",
+            &ssa,
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"x": "1"}}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(applied.data.unwrap().get("x").map(String::as_str), Some("1"));
     let applied = cms
-        .patch("applied", &ssa, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"y": "2"}})))
+        .patch(
+            "applied",
+            &ssa,
+            &Patch::Apply(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"y": "2"}}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(applied.data.unwrap().len(), 2);
-    assert!(api.requests().iter().any(|(m, p)| m == "PATCH" && p.contains("fieldManager=klab-test") && p.contains("force=true")));
+    assert!(
+        api.requests()
+            .iter()
+            .any(|(m, p)| m == "PATCH" && p.contains("fieldManager=klab-test") && p.contains("force=true"))
+    );
 
     // Replace: fresh resourceVersion works, stale one is a 409 Conflict.
     let mut cur = cms.get("b").await.unwrap();
@@ -323,9 +327,13 @@ async fn configmap_crud_selectors_and_conflicts() {
     assert!(err.message.contains("the object has been modified"), "{}", err.message);
     // Merge patch carrying a stale resourceVersion conflicts too.
     let err = api_err(
-        cms.patch("b", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"resourceVersion": stale.resource_version()}})))
-            .await
-            .unwrap_err(),
+        cms.patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"resourceVersion": stale.resource_version()}})),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(err.code, 409);
 
@@ -386,7 +394,11 @@ async fn namespaces_pods_generation_and_cascade() {
     let got = pods.get("web").await.unwrap();
     assert_eq!(got.status.as_ref().unwrap().phase.as_deref(), Some("Failed"));
     let patched = pods
-        .patch("web", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running"}, "metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}, "metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .unwrap();
     assert_eq!(patched.status.as_ref().unwrap().phase.as_deref(), Some("Failed"));
@@ -401,6 +413,13 @@ async fn namespaces_pods_generation_and_cascade() {
         .await
         .unwrap();
     assert_eq!(patched.metadata.generation, Some(got.metadata.generation.unwrap() + 1));
+
+    // Namespace finalize subresource (as `kubectl replace --raw …/finalize`).
+    let mut lab = nss.get("lab").await.unwrap();
+    lab.spec = Some(Default::default());
+    let fin = nss.replace_subresource("finalize", "lab", &PostParams::default(), &lab).await.unwrap();
+    assert!(fin.spec.unwrap_or_default().finalizers.unwrap_or_default().is_empty());
+    assert_eq!(api.get("v1", "Namespace", "", "lab").unwrap()["spec"], json!({}));
 
     // Deleting the namespace deletes its objects.
     api.set_pod_log("lab", "web", "hello\n");
@@ -424,7 +443,9 @@ async fn injected_write_failure_reaches_kube_as_api_error() {
     assert_eq!(err.reason, "InternalError");
     let err = api_err(cms.delete("keep", &DeleteParams::default()).await.unwrap_err());
     assert_eq!(err.code, 500);
-    let err = api_err(cms.patch("keep", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "b"}}))).await.unwrap_err());
+    let err = api_err(
+        cms.patch("keep", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "b"}}))).await.unwrap_err(),
+    );
     assert_eq!(err.message, "etcdserver: mvcc: database space exceeded");
     // Reads still work; seeding bypasses failures.
     assert_eq!(cms.get("keep").await.unwrap().name_any(), "keep");
@@ -549,6 +570,8 @@ async fn watch_streams_changes() {
     let list = cms.list(&ListParams::default()).await.unwrap();
     let rv = list.metadata.resource_version.unwrap();
     let stream = cms.watch(&WatchParams::default().timeout(5), &rv).await.unwrap();
+    let watch_req = api.requests().last().unwrap().1.clone();
+    assert!(watch_req.contains("watch=true") && watch_req.contains(&format!("resourceVersion={rv}")), "{watch_req}");
     let mut stream = Box::pin(stream);
     cms.create(&PostParams::default(), &cm("w", json!({}), json!({}))).await.unwrap();
     match stream.next().await.unwrap().unwrap() {
@@ -568,7 +591,9 @@ fn sync_controls_snapshot_requests_and_hooks() {
     let api = FakeApiServer::start();
     let nss = api.list("v1", "Namespace");
     assert_eq!(names_of(&nss), ["default", "kube-system", "kube-public", "kube-node-lease"]);
-    api.put(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}));
+    api.put(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}),
+    );
     let before = api.snapshot();
     let dep = api.get("apps/v1", "Deployment", "default", "web").unwrap();
     assert!(dep["metadata"]["uid"].is_string());
@@ -607,7 +632,9 @@ fn sync_controls_snapshot_requests_and_hooks() {
 
     // Restore by hand: the snapshot matches again.
     api.remove("example.com/v1", "Widget", "default", "w1");
-    api.put(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}));
+    api.put(
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 2}}),
+    );
     assert_eq!(api.snapshot(), before);
 
     // Delete hook recreates the deployment with a label.
@@ -619,8 +646,13 @@ fn sync_controls_snapshot_requests_and_hooks() {
     assert_eq!(again["metadata"]["labels"]["recreated"], json!("true"));
 
     let reqs = api.requests();
-    assert!(reqs.iter().any(|(m, p)| m == "POST" && p == "/apis/example.com/v1/namespaces/default/widgets"), "{reqs:?}");
-    assert!(reqs.iter().any(|(m, p)| m == "DELETE" && p.starts_with("/apis/apps/v1/namespaces/default/deployments/web")));
+    assert!(
+        reqs.iter().any(|(m, p)| m == "POST" && p == "/apis/example.com/v1/namespaces/default/widgets"),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter().any(|(m, p)| m == "DELETE" && p.starts_with("/apis/apps/v1/namespaces/default/deployments/web"))
+    );
     assert_eq!(api.write_requests().len(), 3);
     api.clear_requests();
     assert!(api.requests().is_empty());

@@ -9,9 +9,15 @@ use std::time::{Duration, Instant};
 
 fn lint_json(path: &Path) -> (i32, serde_json::Value, Duration) {
     let start = Instant::now();
-    let out = cargo_bin_cmd!("klab").args(["lint", "-o", "json", "--color", "never"]).arg(path).env_remove("KLAB_CATALOG").output().unwrap();
+    let out = cargo_bin_cmd!("klab")
+        .args(["lint", "-o", "json", "--color", "never"])
+        .arg(path)
+        .env_remove("KLAB_CATALOG")
+        .output()
+        .unwrap();
     let took = start.elapsed();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", path.display(), String::from_utf8_lossy(&out.stdout)));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", path.display(), String::from_utf8_lossy(&out.stdout)));
     (out.status.code().unwrap_or(-1), v, took)
 }
 
@@ -31,17 +37,31 @@ fn every_fixture_reports_its_error_at_its_place() {
             assert!(diags.is_empty(), "clean fixture has diagnostics: {report:#}");
             continue;
         }
-        let expect = first.strip_prefix("# expect: ").unwrap_or_else(|| panic!("{}: first line must be `# expect: L:C: text`", path.display()));
+        let expect = first
+            .strip_prefix("# expect: ")
+            .unwrap_or_else(|| panic!("{}: first line must be `# expect: L:C: text`", path.display()));
         let mut parts = expect.splitn(3, ':');
         let line: u64 = parts.next().unwrap().trim().parse().unwrap();
         let col: u64 = parts.next().unwrap().trim().parse().unwrap();
         let text = parts.next().unwrap().trim();
         assert_eq!(code, 1, "{}: exit code {code}, report {report:#}", path.display());
-        let hit = diags.iter().find(|d| d["message"].as_str().unwrap_or("").contains(text) || d["help"].as_str().unwrap_or("").contains(text));
+        let hit = diags.iter().find(|d| {
+            d["message"].as_str().unwrap_or("").contains(text) || d["help"].as_str().unwrap_or("").contains(text)
+        });
         let hit = hit.unwrap_or_else(|| panic!("{}: no diagnostic contains {text:?}: {report:#}", path.display()));
-        assert!(hit["file"].as_str().unwrap().ends_with(path.file_name().unwrap().to_str().unwrap()), "{}: file is {}", path.display(), hit["file"]);
+        assert!(
+            hit["file"].as_str().unwrap().ends_with(path.file_name().unwrap().to_str().unwrap()),
+            "{}: file is {}",
+            path.display(),
+            hit["file"]
+        );
         if line > 0 {
-            assert_eq!((hit["line"].as_u64().unwrap(), hit["column"].as_u64().unwrap()), (line, col), "{}: wrong place: {hit:#}", path.display());
+            assert_eq!(
+                (hit["line"].as_u64().unwrap(), hit["column"].as_u64().unwrap()),
+                (line, col),
+                "{}: wrong place: {hit:#}",
+                path.display()
+            );
         }
         checked += 1;
     }
@@ -66,7 +86,8 @@ fn a_folder_reports_every_broken_file_at_once() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint");
     let (code, report, _) = lint_json(&dir);
     assert_eq!(code, 1);
-    let files: std::collections::HashSet<&str> = report["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
+    let files: std::collections::HashSet<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
     assert!(files.len() >= 12, "{files:?}");
 }
 
@@ -76,7 +97,9 @@ fn a_twenty_megabyte_file_is_refused_quickly() {
     let path = tmp.path().join("huge.yaml");
     let mut text = String::from("apiVersion: klab.dev/v1\nkind: Scenario\nstory: |\n");
     while text.len() < 20 * 1024 * 1024 {
-        text.push_str("  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+        text.push_str(
+            "  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+        );
     }
     std::fs::write(&path, text).unwrap();
     let (code, report, took) = lint_json(&path);
@@ -88,11 +111,17 @@ fn a_twenty_megabyte_file_is_refused_quickly() {
 #[test]
 fn duplicate_scenario_ids_across_files_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
-    let clean = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/clean.yaml")).unwrap();
+    let clean =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/clean.yaml")).unwrap();
     std::fs::write(tmp.path().join("clean.yaml"), &clean).unwrap();
     std::fs::write(tmp.path().join("copy.yaml"), &clean).unwrap();
     let (code, report, _) = lint_json(tmp.path());
     assert_eq!(code, 1);
-    let d = report["diagnostics"].as_array().unwrap().iter().find(|d| d["message"].as_str().unwrap().contains("duplicate id `clean`")).unwrap_or_else(|| panic!("{report:#}"));
+    let d = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["message"].as_str().unwrap().contains("duplicate id `clean`"))
+        .unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(d["line"], 4, "{d:#}");
 }

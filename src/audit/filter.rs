@@ -28,7 +28,11 @@ impl CodeMatch {
 impl FromStr for CodeMatch {
     type Err = AuditError;
     fn from_str(s: &str) -> Result<Self, AuditError> {
-        let bad = || AuditError::BadArgument { what: "status code", value: s.to_string(), expected: "a code like 403 or a class like 4xx".into() };
+        let bad = || AuditError::BadArgument {
+            what: "status code",
+            value: s.to_string(),
+            expected: "a code like 403 or a class like 4xx".into(),
+        };
         let t = s.trim().to_ascii_lowercase();
         if let Some(d) = t.strip_suffix("xx") {
             return match d.parse::<u16>() {
@@ -50,7 +54,9 @@ pub struct Pattern(pub String);
 impl Pattern {
     pub fn matches_text(&self, t: Text<'_>) -> bool {
         match self.0.strip_suffix('*') {
-            Some(prefix) if t.raw().len() >= prefix.len() && !t.raw().contains(&b'\\') => t.raw().starts_with(prefix.as_bytes()),
+            Some(prefix) if t.raw().len() >= prefix.len() && !t.raw().contains(&b'\\') => {
+                t.raw().starts_with(prefix.as_bytes())
+            }
             Some(prefix) => t.get().starts_with(prefix),
             None => t.is(&self.0),
         }
@@ -145,7 +151,11 @@ mod tests {
     fn codes_parse_as_exact_or_class() {
         assert_eq!("403".parse::<CodeMatch>().ok(), Some(CodeMatch::Exact(403)));
         assert_eq!("4XX".parse::<CodeMatch>().ok(), Some(CodeMatch::Class(4)));
-        assert!("4x".parse::<CodeMatch>().is_err() && "99".parse::<CodeMatch>().is_err() && "9xx".parse::<CodeMatch>().is_err());
+        assert!(
+            "4x".parse::<CodeMatch>().is_err()
+                && "99".parse::<CodeMatch>().is_err()
+                && "9xx".parse::<CodeMatch>().is_err()
+        );
         assert!(CodeMatch::Class(4).matches(422) && !CodeMatch::Class(4).matches(500));
     }
 

@@ -42,7 +42,12 @@ struct Actor {
     calls: &'static [(&'static str, &'static str, &'static str, &'static str, bool, u32)],
 }
 
-const NODES: &[&str] = &["system:node:kind-control-plane", "system:node:kind-worker", "system:node:kind-worker2", "system:node:kind-worker3"];
+const NODES: &[&str] = &[
+    "system:node:kind-control-plane",
+    "system:node:kind-worker",
+    "system:node:kind-worker2",
+    "system:node:kind-worker3",
+];
 const NODE_IPS: &[&str] = &["172.18.0.2", "172.18.0.3", "172.18.0.4", "172.18.0.5"];
 const NAMESPACES: &[&str] = &["default", "kube-system", "monitoring", "ingress", "shop", "payments", "dev"];
 const APPS: &[&str] = &["web", "api", "cart", "checkout", "worker", "redis", "postgres", "grafana"];
@@ -73,7 +78,12 @@ const ACTORS: &[Actor] = &[
         agent: "kube-proxy/v1.30.2 (linux/amd64) kubernetes/3968350",
         ips: NODE_IPS,
         weight: 60,
-        calls: &[("watch", "discovery.k8s.io", "endpointslices", "", false, 5), ("watch", "", "services", "", false, 3), ("list", "", "nodes", "", false, 1), ("get", "", "nodes", "", false, 1)],
+        calls: &[
+            ("watch", "discovery.k8s.io", "endpointslices", "", false, 5),
+            ("watch", "", "services", "", false, 3),
+            ("list", "", "nodes", "", false, 1),
+            ("get", "", "nodes", "", false, 1),
+        ],
     },
     Actor {
         user: "system:kube-controller-manager",
@@ -81,7 +91,11 @@ const ACTORS: &[Actor] = &[
         agent: "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/leader-election",
         ips: &["172.18.0.2"],
         weight: 80,
-        calls: &[("update", "coordination.k8s.io", "leases", "", true, 10), ("get", "coordination.k8s.io", "leases", "", true, 10), ("list", "", "pods", "", false, 1)],
+        calls: &[
+            ("update", "coordination.k8s.io", "leases", "", true, 10),
+            ("get", "coordination.k8s.io", "leases", "", true, 10),
+            ("list", "", "pods", "", false, 1),
+        ],
     },
     Actor {
         user: "system:serviceaccount:kube-system:replicaset-controller",
@@ -89,7 +103,12 @@ const ACTORS: &[Actor] = &[
         agent: "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/system:serviceaccount:kube-system:replicaset-controller",
         ips: &["172.18.0.2"],
         weight: 40,
-        calls: &[("create", "", "pods", "", true, 3), ("delete", "", "pods", "", true, 2), ("update", "apps", "replicasets", "status", true, 4), ("create", "", "events", "", true, 3)],
+        calls: &[
+            ("create", "", "pods", "", true, 3),
+            ("delete", "", "pods", "", true, 2),
+            ("update", "apps", "replicasets", "status", true, 4),
+            ("create", "", "events", "", true, 3),
+        ],
     },
     Actor {
         user: "system:serviceaccount:kube-system:deployment-controller",
@@ -97,7 +116,11 @@ const ACTORS: &[Actor] = &[
         agent: "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/system:serviceaccount:kube-system:deployment-controller",
         ips: &["172.18.0.2"],
         weight: 25,
-        calls: &[("create", "apps", "replicasets", "", true, 2), ("update", "apps", "deployments", "status", true, 5), ("patch", "apps", "replicasets", "", true, 2)],
+        calls: &[
+            ("create", "apps", "replicasets", "", true, 2),
+            ("update", "apps", "deployments", "status", true, 5),
+            ("patch", "apps", "replicasets", "", true, 2),
+        ],
     },
     Actor {
         user: "system:serviceaccount:kube-system:generic-garbage-collector",
@@ -105,7 +128,11 @@ const ACTORS: &[Actor] = &[
         agent: "kube-controller-manager/v1.30.2 (linux/amd64) kubernetes/3968350/system:serviceaccount:kube-system:generic-garbage-collector",
         ips: &["172.18.0.2"],
         weight: 20,
-        calls: &[("patch", "", "pods", "", true, 6), ("get", "apps", "replicasets", "", true, 3), ("delete", "apps", "replicasets", "", true, 1)],
+        calls: &[
+            ("patch", "", "pods", "", true, 6),
+            ("get", "apps", "replicasets", "", true, 3),
+            ("delete", "apps", "replicasets", "", true, 1),
+        ],
     },
     Actor {
         user: "system:kube-scheduler",
@@ -113,7 +140,12 @@ const ACTORS: &[Actor] = &[
         agent: "kube-scheduler/v1.30.2 (linux/amd64) kubernetes/3968350/scheduler",
         ips: &["172.18.0.2"],
         weight: 50,
-        calls: &[("create", "", "pods", "binding", true, 4), ("update", "coordination.k8s.io", "leases", "", true, 10), ("watch", "", "pods", "", false, 1), ("patch", "", "pods", "status", true, 2)],
+        calls: &[
+            ("create", "", "pods", "binding", true, 4),
+            ("update", "coordination.k8s.io", "leases", "", true, 10),
+            ("watch", "", "pods", "", false, 1),
+            ("patch", "", "pods", "status", true, 2),
+        ],
     },
     Actor {
         user: "system:serviceaccount:kube-system:coredns",
@@ -121,7 +153,11 @@ const ACTORS: &[Actor] = &[
         agent: "coredns/v1.11.1 (linux/amd64) kubernetes/$Format",
         ips: &["10.244.0.3", "10.244.0.4"],
         weight: 20,
-        calls: &[("watch", "discovery.k8s.io", "endpointslices", "", false, 3), ("watch", "", "services", "", false, 2), ("list", "", "namespaces", "", false, 1)],
+        calls: &[
+            ("watch", "discovery.k8s.io", "endpointslices", "", false, 3),
+            ("watch", "", "services", "", false, 2),
+            ("list", "", "namespaces", "", false, 1),
+        ],
     },
     Actor {
         user: "system:serviceaccount:monitoring:prometheus",
@@ -129,7 +165,12 @@ const ACTORS: &[Actor] = &[
         agent: "prometheus/2.52.0",
         ips: &["10.244.1.17"],
         weight: 40,
-        calls: &[("list", "", "pods", "", true, 4), ("watch", "", "pods", "", true, 2), ("list", "", "endpoints", "", true, 3), ("get", "", "nodes", "", false, 1)],
+        calls: &[
+            ("list", "", "pods", "", true, 4),
+            ("watch", "", "pods", "", true, 2),
+            ("list", "", "endpoints", "", true, 3),
+            ("get", "", "nodes", "", false, 1),
+        ],
     },
     Actor {
         user: "system:serviceaccount:ingress:traefik",
@@ -137,7 +178,11 @@ const ACTORS: &[Actor] = &[
         agent: "traefik/v2.11.2 (linux/amd64)",
         ips: &["10.244.2.9"],
         weight: 15,
-        calls: &[("list", "", "secrets", "", false, 3), ("watch", "networking.k8s.io", "ingresses", "", false, 2), ("list", "", "services", "", false, 2)],
+        calls: &[
+            ("list", "", "secrets", "", false, 3),
+            ("watch", "networking.k8s.io", "ingresses", "", false, 2),
+            ("list", "", "services", "", false, 2),
+        ],
     },
     Actor {
         user: "system:apiserver",
@@ -145,7 +190,11 @@ const ACTORS: &[Actor] = &[
         agent: "kube-apiserver/v1.30.2 (linux/amd64) kubernetes/3968350",
         ips: &["::1"],
         weight: 20,
-        calls: &[("get", "", "namespaces", "", false, 3), ("list", "", "resourcequotas", "", false, 1), ("get", "", "services", "", true, 1)],
+        calls: &[
+            ("get", "", "namespaces", "", false, 3),
+            ("list", "", "resourcequotas", "", false, 1),
+            ("get", "", "services", "", true, 1),
+        ],
     },
     Actor {
         user: "alice@example.com",
@@ -153,7 +202,14 @@ const ACTORS: &[Actor] = &[
         agent: "kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b",
         ips: &["192.168.10.21"],
         weight: 6,
-        calls: &[("get", "apps", "deployments", "", true, 5), ("list", "", "pods", "", true, 5), ("patch", "apps", "deployments", "", true, 2), ("create", "", "pods", "exec", true, 1), ("get", "", "pods", "log", true, 2), ("list", "", "secrets", "", true, 1)],
+        calls: &[
+            ("get", "apps", "deployments", "", true, 5),
+            ("list", "", "pods", "", true, 5),
+            ("patch", "apps", "deployments", "", true, 2),
+            ("create", "", "pods", "exec", true, 1),
+            ("get", "", "pods", "log", true, 2),
+            ("list", "", "secrets", "", true, 1),
+        ],
     },
     Actor {
         user: "bob@example.com",
@@ -161,7 +217,13 @@ const ACTORS: &[Actor] = &[
         agent: "kubectl/v1.29.4 (darwin/arm64) kubernetes/55fb7fb",
         ips: &["192.168.10.35"],
         weight: 4,
-        calls: &[("create", "apps", "deployments", "", true, 1), ("delete", "", "pods", "", true, 1), ("update", "", "configmaps", "", true, 1), ("create", "", "secrets", "", true, 1), ("get", "", "nodes", "", false, 2)],
+        calls: &[
+            ("create", "apps", "deployments", "", true, 1),
+            ("delete", "", "pods", "", true, 1),
+            ("update", "", "configmaps", "", true, 1),
+            ("create", "", "secrets", "", true, 1),
+            ("get", "", "nodes", "", false, 2),
+        ],
     },
     Actor {
         user: "kubernetes-admin",
@@ -169,7 +231,12 @@ const ACTORS: &[Actor] = &[
         agent: "kubectl/v1.30.0 (linux/amd64) kubernetes/7c48c2b",
         ips: &["172.18.0.1"],
         weight: 3,
-        calls: &[("get", "", "namespaces", "", false, 1), ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", false, 1), ("delete", "apps", "deployments", "", true, 1), ("list", "", "nodes", "", false, 2)],
+        calls: &[
+            ("get", "", "namespaces", "", false, 1),
+            ("create", "rbac.authorization.k8s.io", "clusterrolebindings", "", false, 1),
+            ("delete", "apps", "deployments", "", true, 1),
+            ("list", "", "nodes", "", false, 2),
+        ],
     },
 ];
 
@@ -246,10 +313,11 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
         let ns = if namespaced { *pick(&mut rng, NAMESPACES) } else { "" };
         let name = match resource {
             "nodes" => NODES[node_idx].trim_start_matches("system:node:").to_string(),
-            "leases" => pick(&mut rng, &["kube-controller-manager", "kube-scheduler", "kind-worker", "kind-worker2"]).to_string(),
+            "leases" => pick(&mut rng, &["kube-controller-manager", "kube-scheduler", "kind-worker", "kind-worker2"])
+                .to_string(),
             _ => format!("{}-{:x}", pick(&mut rng, APPS), rng.u32(..0xfffff)),
         };
-        let has_name = !matches!(verb, "list" | "watch") && !(verb == "create" && sub.is_empty());
+        let has_name = !matches!(verb, "list" | "watch") && (verb != "create" || !sub.is_empty());
         let expired_cert = actor.user.is_empty() && node_idx == 3 && rng.u8(..4) == 0;
         let mut code: u16 = match verb {
             "create" => 201,
@@ -285,7 +353,11 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
         } else {
             "ResponseComplete"
         };
-        let level = if matches!(verb, "create" | "update" | "patch") && resource != "secrets" && resource != "events" { "RequestResponse" } else { "Metadata" };
+        let level = if matches!(verb, "create" | "update" | "patch") && resource != "secrets" && resource != "events" {
+            "RequestResponse"
+        } else {
+            "Metadata"
+        };
         let api_version = "v1";
         let prefix = if group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{group}/v1") };
         let mut uri = prefix;
@@ -302,7 +374,11 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
         match verb {
             "list" => uri.push_str("?limit=500\\u0026resourceVersion=0"),
             "watch" => {
-                let _ = write!(uri, "?allowWatchBookmarks=true\\u0026resourceVersion={}\\u0026timeout=7m26s\\u0026timeoutSeconds=446\\u0026watch=true", rng.u32(..9_999_999));
+                let _ = write!(
+                    uri,
+                    "?allowWatchBookmarks=true\\u0026resourceVersion={}\\u0026timeout=7m26s\\u0026timeoutSeconds=446\\u0026watch=true",
+                    rng.u32(..9_999_999)
+                );
             }
             "patch" if sub == "status" => uri.push_str("?timeout=10s"),
             _ => {}
@@ -329,7 +405,11 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
             }
             line.push_str("]}");
         }
-        let _ = write!(line, r#","sourceIPs":["{ip}"],"userAgent":"{}","objectRef":{{"resource":"{resource}""#, actor.agent);
+        let _ = write!(
+            line,
+            r#","sourceIPs":["{ip}"],"userAgent":"{}","objectRef":{{"resource":"{resource}""#,
+            actor.agent
+        );
         if !ns.is_empty() {
             let _ = write!(line, r#","namespace":"{ns}""#);
         }
@@ -349,10 +429,25 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
             if code >= 400 {
                 let (status_reason, msg) = match code {
                     401 => ("Unauthorized", "Unauthorized".to_string()),
-                    403 => ("Forbidden", format!("{resource} is forbidden: User \\\"{user}\\\" cannot {verb} resource \\\"{resource}\\\" in API group \\\"{group}\\\"")),
+                    403 => (
+                        "Forbidden",
+                        format!(
+                            "{resource} is forbidden: User \\\"{user}\\\" cannot {verb} resource \\\"{resource}\\\" in API group \\\"{group}\\\""
+                        ),
+                    ),
                     404 => ("NotFound", format!("{resource} \\\"{name}\\\" not found")),
-                    409 => ("Conflict", format!("Operation cannot be fulfilled on {resource} \\\"{name}\\\": the object has been modified; please apply your changes to the latest version and try again")),
-                    422 => ("Invalid", format!("Pod \\\"{name}\\\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`")),
+                    409 => (
+                        "Conflict",
+                        format!(
+                            "Operation cannot be fulfilled on {resource} \\\"{name}\\\": the object has been modified; please apply your changes to the latest version and try again"
+                        ),
+                    ),
+                    422 => (
+                        "Invalid",
+                        format!(
+                            "Pod \\\"{name}\\\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
+                        ),
+                    ),
                     _ => ("InternalError", "Internal error occurred: etcdserver: request timed out".to_string()),
                 };
                 let _ = write!(line, r#","status":"Failure","message":"{msg}","reason":"{status_reason}""#);
@@ -381,7 +476,12 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
             }
         }
         let stage_time = if stage == "RequestReceived" { received } else { received + latency };
-        let _ = write!(line, r#","requestReceivedTimestamp":"{}","stageTimestamp":"{}""#, fmt_time(received), fmt_time(stage_time));
+        let _ = write!(
+            line,
+            r#","requestReceivedTimestamp":"{}","stageTimestamp":"{}""#,
+            fmt_time(received),
+            fmt_time(stage_time)
+        );
         if code == 401 {
             line.push_str("}\n");
         } else {
@@ -389,9 +489,15 @@ pub fn generate(w: &mut impl Write, opts: &GenOptions) -> io::Result<GenStats> {
             let reason = if code == 403 || actor.user.is_empty() {
                 String::new()
             } else {
-                format!(r#"RBAC: allowed by ClusterRoleBinding \"system:{0}\" of ClusterRole \"system:{0}\" to User \"{user}\""#, resource)
+                format!(
+                    r#"RBAC: allowed by ClusterRoleBinding \"system:{0}\" of ClusterRole \"system:{0}\" to User \"{user}\""#,
+                    resource
+                )
             };
-            let _ = write!(line, r#","annotations":{{"authorization.k8s.io/decision":"{decision}","authorization.k8s.io/reason":"{reason}"}}}}"#);
+            let _ = write!(
+                line,
+                r#","annotations":{{"authorization.k8s.io/decision":"{decision}","authorization.k8s.io/reason":"{reason}"}}}}"#
+            );
             line.push('\n');
         }
         w.write_all(line.as_bytes())?;
@@ -408,7 +514,8 @@ mod tests {
     #[test]
     fn every_generated_line_is_a_valid_event_and_scans_alike() {
         let mut buf = Vec::new();
-        let stats = generate(&mut buf, &GenOptions { bytes: 2 << 20, ..GenOptions::default() }).expect("writes to memory");
+        let stats =
+            generate(&mut buf, &GenOptions { bytes: 2 << 20, ..GenOptions::default() }).expect("writes to memory");
         assert!(stats.events > 100);
         for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let e = crate::audit::Event::from_json(line).expect("valid JSON event");

@@ -13,7 +13,7 @@
 //! covered), so a clean policy gives no warning at all.
 
 use super::event::Level;
-use super::policy::{self, GroupResources, Place, Policy, Request, ResourceAttrs, Rule};
+use super::policy::{self, GroupResources, Place, Request, ResourceAttrs, Rule};
 use crate::scenario::diag::Diagnostic;
 use crate::scenario::yaml;
 
@@ -28,11 +28,15 @@ pub fn lint(file: &str, text: &str) -> Vec<Diagnostic> {
         Err(ds) => return ds,
     };
     let mut out = Vec::new();
-    let warn = |msg: String, at: Place, help: &str| Diagnostic::warning(file, msg).at(text, at.line, at.column).help(help);
+    let warn =
+        |msg: String, at: Place, help: &str| Diagnostic::warning(file, msg).at(text, at.line, at.column).help(help);
     let top = p.kind_place.unwrap_or(Place { line: 1, column: 1 });
 
     if !p.omit_stages.iter().any(|s| s == "RequestReceived")
-        && p.rules.iter().filter(|r| r.level != Level::None).any(|r| !r.omit_stages.iter().any(|s| s == "RequestReceived"))
+        && p.rules
+            .iter()
+            .filter(|r| r.level != Level::None)
+            .any(|r| !r.omit_stages.iter().any(|s| s == "RequestReceived"))
     {
         out.push(warn(
             "`RequestReceived` is not omitted: each request is logged twice, on arrival and on completion".into(),
@@ -42,7 +46,11 @@ pub fn lint(file: &str, text: &str) -> Vec<Diagnostic> {
     }
 
     if p.rules.is_empty() {
-        out.push(warn("the policy has no rules: nothing is logged".into(), p.rules_place.unwrap_or(top), "add rules, ending with a catch-all such as `- level: Metadata`"));
+        out.push(warn(
+            "the policy has no rules: nothing is logged".into(),
+            p.rules_place.unwrap_or(top),
+            "add rules, ending with a catch-all such as `- level: Metadata`",
+        ));
     } else if !p.rules.iter().any(Rule::is_catch_all) {
         let last = p.rules.last().map_or(top, |r| r.place);
         out.push(warn(
@@ -80,28 +88,41 @@ pub fn lint(file: &str, text: &str) -> Vec<Diagnostic> {
         }
     }
 
-    let sensitive = [("", "secrets", "Secrets"), ("", "configmaps", "ConfigMaps"), ("authentication.k8s.io", "tokenreviews", "TokenReviews"), ("", "serviceaccounts/token", "TokenRequests")];
+    let sensitive = [
+        ("", "secrets", "Secrets"),
+        ("", "configmaps", "ConfigMaps"),
+        ("authentication.k8s.io", "tokenreviews", "TokenReviews"),
+        ("", "serviceaccounts/token", "TokenRequests"),
+    ];
     let mut seen: Vec<(usize, &str)> = Vec::new();
     for (group, resource, label) in sensitive {
         let (res, sub) = resource.split_once('/').unwrap_or((resource, ""));
         for verb in ["create", "update", "get", "list"] {
-            for user in [("alice", "system:authenticated"), ("system:serviceaccount:default:app", "system:serviceaccounts")] {
+            for user in
+                [("alice", "system:authenticated"), ("system:serviceaccount:default:app", "system:serviceaccounts")]
+            {
                 let req = Request {
                     user: user.0.into(),
                     groups: vec![user.1.into(), "system:authenticated".into()],
                     verb: verb.into(),
-                    resource: Some(ResourceAttrs { group: group.into(), resource: res.into(), subresource: sub.into(), namespace: "default".into(), name: "x".into() }),
+                    resource: Some(ResourceAttrs {
+                        group: group.into(),
+                        resource: res.into(),
+                        subresource: sub.into(),
+                        namespace: "default".into(),
+                        name: "x".into(),
+                    }),
                     path: String::new(),
                 };
-                if let (lv @ (Level::Request | Level::RequestResponse), Some(i)) = p.level_for(&req) {
-                    if !seen.contains(&(i, label)) {
-                        seen.push((i, label));
-                        out.push(warn(
-                            format!("{label} are recorded at level {lv:?} by this rule (e.g. `{verb} {resource}`): their contents, credentials included, end up in the audit log"),
-                            p.rules[i].level_place,
-                            "log secrets, configmaps and tokenreviews at `level: Metadata` in a rule above this one",
-                        ));
-                    }
+                if let (lv @ (Level::Request | Level::RequestResponse), Some(i)) = p.level_for(&req)
+                    && !seen.contains(&(i, label))
+                {
+                    seen.push((i, label));
+                    out.push(warn(
+                        format!("{label} are recorded at level {lv:?} by this rule (e.g. `{verb} {resource}`): their contents, credentials included, end up in the audit log"),
+                        p.rules[i].level_place,
+                        "log secrets, configmaps and tokenreviews at `level: Metadata` in a rule above this one",
+                    ));
                 }
             }
         }
@@ -110,16 +131,17 @@ pub fn lint(file: &str, text: &str) -> Vec<Diagnostic> {
     let mut reads_seen: Vec<(usize, &str)> = Vec::new();
     for (label, req, worst_ok) in high_volume_reads() {
         let (lv, rule) = p.level_for(&req);
-        if let Some(i) = rule {
-            if lv > worst_ok && !reads_seen.contains(&(i, label)) {
-                reads_seen.push((i, label));
-                let want = if worst_ok == Level::None { "level None" } else { "at most level Metadata" };
-                out.push(warn(
-                    format!("high-volume read-only calls ({label}) are recorded at level {lv:?} by this rule: they make most of the log and say little"),
-                    p.rules[i].level_place,
-                    &format!("add a rule above it that logs them at {want}"),
-                ));
-            }
+        if let Some(i) = rule
+            && lv > worst_ok
+            && !reads_seen.contains(&(i, label))
+        {
+            reads_seen.push((i, label));
+            let want = if worst_ok == Level::None { "level None" } else { "at most level Metadata" };
+            out.push(warn(
+                format!("high-volume read-only calls ({label}) are recorded at level {lv:?} by this rule: they make most of the log and say little"),
+                p.rules[i].level_place,
+                &format!("add a rule above it that logs them at {want}"),
+            ));
         }
     }
     out.sort_by_key(|d| (d.line, d.column));
@@ -128,12 +150,24 @@ pub fn lint(file: &str, text: &str) -> Vec<Diagnostic> {
 
 /// Typical read-only traffic and the highest level it deserves.
 fn high_volume_reads() -> Vec<(&'static str, Request, Level)> {
-    let non_resource = |path: &str| Request { user: "system:anonymous".into(), groups: vec!["system:unauthenticated".into()], verb: "get".into(), resource: None, path: path.into() };
+    let non_resource = |path: &str| Request {
+        user: "system:anonymous".into(),
+        groups: vec!["system:unauthenticated".into()],
+        verb: "get".into(),
+        resource: None,
+        path: path.into(),
+    };
     let res = |user: &str, groups: &[&str], verb: &str, group: &str, resource: &str, ns: &str| Request {
         user: user.into(),
         groups: groups.iter().map(|g| (*g).to_string()).chain(["system:authenticated".to_string()]).collect(),
         verb: verb.into(),
-        resource: Some(ResourceAttrs { group: group.into(), resource: resource.into(), subresource: String::new(), namespace: ns.into(), name: String::new() }),
+        resource: Some(ResourceAttrs {
+            group: group.into(),
+            resource: resource.into(),
+            subresource: String::new(),
+            namespace: ns.into(),
+            name: String::new(),
+        }),
         path: String::new(),
     };
     vec![
@@ -141,13 +175,48 @@ fn high_volume_reads() -> Vec<(&'static str, Request, Level)> {
         ("health and version probes: /healthz, /livez, /readyz, /version", non_resource("/readyz"), Level::None),
         ("health and version probes: /healthz, /livez, /readyz, /version", non_resource("/livez"), Level::None),
         ("health and version probes: /healthz, /livez, /readyz, /version", non_resource("/version"), Level::None),
-        ("kube-proxy watching endpoints and services", res("system:kube-proxy", &[], "watch", "", "endpoints", ""), Level::Metadata),
-        ("kube-proxy watching endpoints and services", res("system:kube-proxy", &[], "watch", "discovery.k8s.io", "endpointslices", ""), Level::Metadata),
-        ("kubelets reading nodes and pods", res("system:node:worker-1", &["system:nodes"], "get", "", "nodes", ""), Level::Metadata),
-        ("kubelets reading nodes and pods", res("system:node:worker-1", &["system:nodes"], "list", "", "pods", ""), Level::Metadata),
-        ("get, list and watch by controllers", res("system:kube-controller-manager", &[], "list", "", "pods", "default"), Level::Metadata),
-        ("get, list and watch by controllers", res("system:serviceaccount:kube-system:replicaset-controller", &["system:serviceaccounts"], "watch", "apps", "replicasets", "default"), Level::Metadata),
-        ("get, list and watch by controllers", res("system:serviceaccount:kube-system:coredns", &["system:serviceaccounts"], "watch", "", "services", ""), Level::Metadata),
+        (
+            "kube-proxy watching endpoints and services",
+            res("system:kube-proxy", &[], "watch", "", "endpoints", ""),
+            Level::Metadata,
+        ),
+        (
+            "kube-proxy watching endpoints and services",
+            res("system:kube-proxy", &[], "watch", "discovery.k8s.io", "endpointslices", ""),
+            Level::Metadata,
+        ),
+        (
+            "kubelets reading nodes and pods",
+            res("system:node:worker-1", &["system:nodes"], "get", "", "nodes", ""),
+            Level::Metadata,
+        ),
+        (
+            "kubelets reading nodes and pods",
+            res("system:node:worker-1", &["system:nodes"], "list", "", "pods", ""),
+            Level::Metadata,
+        ),
+        (
+            "get, list and watch by controllers",
+            res("system:kube-controller-manager", &[], "list", "", "pods", "default"),
+            Level::Metadata,
+        ),
+        (
+            "get, list and watch by controllers",
+            res(
+                "system:serviceaccount:kube-system:replicaset-controller",
+                &["system:serviceaccounts"],
+                "watch",
+                "apps",
+                "replicasets",
+                "default",
+            ),
+            Level::Metadata,
+        ),
+        (
+            "get, list and watch by controllers",
+            res("system:serviceaccount:kube-system:coredns", &["system:serviceaccounts"], "watch", "", "services", ""),
+            Level::Metadata,
+        ),
     ]
 }
 
@@ -158,21 +227,21 @@ pub fn covers(a: &Rule, b: &Rule) -> bool {
     if !subset(&a.users, &b.users) || !subset(&a.user_groups, &b.user_groups) || !subset(&a.verbs, &b.verbs) {
         return false;
     }
-    let a_any = a.non_resource_urls.is_empty() && a.resources.is_empty() && a.namespaces.is_empty();
-    if a_any {
-        return true;
+    let a_res = !a.resources.is_empty() || !a.namespaces.is_empty();
+    let b_res = !b.resources.is_empty() || !b.namespaces.is_empty();
+    match (a_res, a.non_resource_urls.is_empty(), b_res, b.non_resource_urls.is_empty()) {
+        (false, true, _, _) => true,
+        (false, false, false, false) => {
+            b.non_resource_urls.iter().all(|spec| a.non_resource_urls.iter().any(|s| url_covers(s, spec)))
+        }
+        (true, _, true, _) => {
+            subset(&a.namespaces, &b.namespaces)
+                && (a.resources.is_empty()
+                    || (!b.resources.is_empty()
+                        && b.resources.iter().all(|gb| a.resources.iter().any(|ga| gr_covers(ga, gb)))))
+        }
+        _ => false,
     }
-    let b_any = b.non_resource_urls.is_empty() && b.resources.is_empty() && b.namespaces.is_empty();
-    if b_any {
-        return false;
-    }
-    let nonres_ok = b.non_resource_urls.iter().all(|spec| a.non_resource_urls.iter().any(|s| url_covers(s, spec)));
-    let b_resources = !b.resources.is_empty() || !b.namespaces.is_empty();
-    let res_ok = !b_resources
-        || ((!a.resources.is_empty() || !a.namespaces.is_empty())
-            && subset(&a.namespaces, &b.namespaces)
-            && (a.resources.is_empty() || (!b.resources.is_empty() && b.resources.iter().all(|gb| a.resources.iter().any(|ga| gr_covers(ga, gb))))));
-    nonres_ok && res_ok
 }
 
 fn url_covers(a: &str, b: &str) -> bool {
@@ -183,7 +252,9 @@ fn gr_covers(a: &GroupResources, b: &GroupResources) -> bool {
     if a.group != b.group {
         return false;
     }
-    if !a.resource_names.is_empty() && (b.resource_names.is_empty() || !b.resource_names.iter().all(|n| a.resource_names.contains(n))) {
+    if !a.resource_names.is_empty()
+        && (b.resource_names.is_empty() || !b.resource_names.iter().all(|n| a.resource_names.contains(n)))
+    {
         return false;
     }
     if a.resources.is_empty() {
@@ -214,14 +285,19 @@ fn non_core_group(resource: &str) -> Option<&'static str> {
         "ingresses" | "networkpolicies" | "ingressclasses" => "networking.k8s.io",
         "roles" | "rolebindings" | "clusterroles" | "clusterrolebindings" => "rbac.authorization.k8s.io",
         "tokenreviews" => "authentication.k8s.io",
-        "subjectaccessreviews" | "selfsubjectaccessreviews" | "localsubjectaccessreviews" | "selfsubjectrulesreviews" => "authorization.k8s.io",
+        "subjectaccessreviews"
+        | "selfsubjectaccessreviews"
+        | "localsubjectaccessreviews"
+        | "selfsubjectrulesreviews" => "authorization.k8s.io",
         "leases" => "coordination.k8s.io",
         "horizontalpodautoscalers" => "autoscaling",
         "poddisruptionbudgets" => "policy",
         "customresourcedefinitions" => "apiextensions.k8s.io",
         "certificatesigningrequests" => "certificates.k8s.io",
         "storageclasses" | "volumeattachments" | "csidrivers" | "csinodes" => "storage.k8s.io",
-        "mutatingwebhookconfigurations" | "validatingwebhookconfigurations" | "validatingadmissionpolicies" => "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations" | "validatingwebhookconfigurations" | "validatingadmissionpolicies" => {
+            "admissionregistration.k8s.io"
+        }
         "priorityclasses" => "scheduling.k8s.io",
         "endpointslices" => "discovery.k8s.io",
         "runtimeclasses" => "node.k8s.io",
@@ -235,7 +311,11 @@ mod tests {
     use super::*;
 
     fn rule(users: &[&str], verbs: &[&str], group: &str, resources: &[&str]) -> Rule {
-        let gr = GroupResources { group: group.into(), resources: resources.iter().map(|s| (*s).into()).collect(), ..GroupResources::default() };
+        let gr = GroupResources {
+            group: group.into(),
+            resources: resources.iter().map(|s| (*s).into()).collect(),
+            ..GroupResources::default()
+        };
         Rule {
             users: users.iter().map(|s| (*s).into()).collect(),
             verbs: verbs.iter().map(|s| (*s).into()).collect(),

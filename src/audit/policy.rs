@@ -109,7 +109,12 @@ pub struct Rule {
 impl Rule {
     /// Matches every request: no condition at all.
     pub fn is_catch_all(&self) -> bool {
-        self.users.is_empty() && self.user_groups.is_empty() && self.verbs.is_empty() && self.resources.is_empty() && self.namespaces.is_empty() && self.non_resource_urls.is_empty()
+        self.users.is_empty()
+            && self.user_groups.is_empty()
+            && self.verbs.is_empty()
+            && self.resources.is_empty()
+            && self.namespaces.is_empty()
+            && self.non_resource_urls.is_empty()
     }
 }
 
@@ -158,19 +163,22 @@ impl Rule {
         if !self.verbs.is_empty() && !self.verbs.contains(&r.verb) {
             return false;
         }
-        if self.non_resource_urls.is_empty() && self.resources.is_empty() && self.namespaces.is_empty() {
-            return true;
+        if self.resources.is_empty() && self.namespaces.is_empty() {
+            return match &r.resource {
+                _ if self.non_resource_urls.is_empty() => true,
+                Some(_) => false,
+                None => self.non_resource_urls.iter().any(|s| path_matches(&r.path, s)),
+            };
         }
-        let Some(a) = &r.resource else {
-            return self.non_resource_urls.iter().any(|s| path_matches(&r.path, s));
-        };
+        let Some(a) = &r.resource else { return false };
         if !self.namespaces.is_empty() && !self.namespaces.contains(&a.namespace) {
             return false;
         }
         if self.resources.is_empty() {
             return true;
         }
-        let combined = if a.subresource.is_empty() { a.resource.clone() } else { format!("{}/{}", a.resource, a.subresource) };
+        let combined =
+            if a.subresource.is_empty() { a.resource.clone() } else { format!("{}/{}", a.resource, a.subresource) };
         self.resources.iter().filter(|gr| gr.group == a.group).any(|gr| {
             if gr.resources.is_empty() {
                 return true;
@@ -212,10 +220,14 @@ fn level(s: &str) -> Option<Level> {
 pub fn parse(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
     let doc: PolicyDoc = yaml::parse(file, text).map_err(|d| vec![d])?;
     let mut errors = Vec::new();
-    if let Some(k) = &doc.kind {
-        if k.value != "Policy" {
-            errors.push(Diagnostic::error(file, format!("kind is `{}`, not `Policy`", k.value)).at(text, k.referenced.line(), k.referenced.column()).help("an audit policy starts with `apiVersion: audit.k8s.io/v1` and `kind: Policy`"));
-        }
+    if let Some(k) = &doc.kind
+        && k.value != "Policy"
+    {
+        errors.push(
+            Diagnostic::error(file, format!("kind is `{}`, not `Policy`", k.value))
+                .at(text, k.referenced.line(), k.referenced.column())
+                .help("an audit policy starts with `apiVersion: audit.k8s.io/v1` and `kind: Policy`"),
+        );
     }
     let _ = (&doc.api_version, doc.omit_managed_fields, &doc.metadata);
     let mut rules = Vec::new();
@@ -224,7 +236,11 @@ pub fn parse(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
         let _ = rd.omit_managed_fields;
         let Some(lv) = level(&rd.level.value) else {
             let p = place(&rd.level);
-            errors.push(Diagnostic::error(file, format!("unknown level `{}`", rd.level.value)).at(text, p.line, p.column).help("a level is one of None, Metadata, Request, RequestResponse"));
+            errors.push(
+                Diagnostic::error(file, format!("unknown level `{}`", rd.level.value))
+                    .at(text, p.line, p.column)
+                    .help("a level is one of None, Metadata, Request, RequestResponse"),
+            );
             continue;
         };
         let resources = rd
@@ -239,7 +255,12 @@ pub fn parse(file: &str, text: &str) -> Result<Policy, Vec<Diagnostic>> {
                         resources: strings(&g.value.resources),
                         resource_names: strings(&g.value.resource_names),
                         place: place(g),
-                        resource_places: g.value.resources.as_ref().map(|v| v.value.iter().map(place).collect()).unwrap_or_default(),
+                        resource_places: g
+                            .value
+                            .resources
+                            .as_ref()
+                            .map(|v| v.value.iter().map(place).collect())
+                            .unwrap_or_default(),
                     })
                     .collect()
             })

@@ -74,7 +74,11 @@ fn hit(f: &Fields<'_>, t: i64) -> Hit {
         micros: t,
         user: f.username.get().into_owned(),
         verb: f.verb.get().into_owned(),
-        resource: if f.subresource.is_empty() { f.resource.get().into_owned() } else { format!("{}/{}", f.resource.get(), f.subresource.get()) },
+        resource: if f.subresource.is_empty() {
+            f.resource.get().into_owned()
+        } else {
+            format!("{}/{}", f.resource.get(), f.subresource.get())
+        },
         namespace: f.namespace.get().into_owned(),
         name: f.name.get().into_owned(),
         code: f.code,
@@ -82,6 +86,9 @@ fn hit(f: &Fields<'_>, t: i64) -> Hit {
         line: 0,
     }
 }
+
+/// A hit and where it stands, before line numbers are known.
+type Placed = Option<(Hit, super::read::Pos)>;
 
 /// Asks the question of the logs at `paths` (files, folders of rotated logs, or `-`).
 pub fn ask(paths: &[PathBuf], q: &Question) -> Result<Answer, AuditError> {
@@ -92,35 +99,40 @@ pub fn ask(paths: &[PathBuf], q: &Question) -> Result<Answer, AuditError> {
 pub fn ask_sources(srcs: &[Source], q: &Question, opts: &ReadOptions) -> Result<Answer, AuditError> {
     let filter = q.filter();
     type Acc = (u64, Option<(Hit, super::read::Pos)>, Option<(Hit, super::read::Pos)>);
-    let (accs, read, index) = fold(srcs, opts, || -> Acc { (0, None, None) }, |acc, f, _, pos| {
-        if !filter.matches(f) || q.name.as_deref().is_some_and(|n| !f.name.is(n)) {
-            return;
-        }
-        acc.0 += 1;
-        let t = f.received_micros().unwrap_or(i64::MIN);
-        if acc.1.as_ref().is_none_or(|(h, p)| (t, pos) < (h.micros, *p)) {
-            acc.1 = Some((hit(f, t), pos));
-        }
-        if acc.2.as_ref().is_none_or(|(h, p)| (t, pos) > (h.micros, *p)) {
-            acc.2 = Some((hit(f, t), pos));
-        }
-    })?;
+    let (accs, read, index) = fold(
+        srcs,
+        opts,
+        || -> Acc { (0, None, None) },
+        |acc, f, _, pos| {
+            if !filter.matches(f) || q.name.as_deref().is_some_and(|n| !f.name.is(n)) {
+                return;
+            }
+            acc.0 += 1;
+            let t = f.received_micros().unwrap_or(i64::MIN);
+            if acc.1.as_ref().is_none_or(|(h, p)| (t, pos) < (h.micros, *p)) {
+                acc.1 = Some((hit(f, t), pos));
+            }
+            if acc.2.as_ref().is_none_or(|(h, p)| (t, pos) > (h.micros, *p)) {
+                acc.2 = Some((hit(f, t), pos));
+            }
+        },
+    )?;
     let mut matches = 0;
-    let (mut first, mut last): (Option<(Hit, super::read::Pos)>, Option<(Hit, super::read::Pos)>) = (None, None);
+    let (mut first, mut last): (Placed, Placed) = (None, None);
     for (n, a, b) in accs {
         matches += n;
-        if let Some(a) = a {
-            if first.as_ref().is_none_or(|f| (a.0.micros, a.1) < (f.0.micros, f.1)) {
-                first = Some(a);
-            }
+        if let Some(a) = a
+            && first.as_ref().is_none_or(|f| (a.0.micros, a.1) < (f.0.micros, f.1))
+        {
+            first = Some(a);
         }
-        if let Some(b) = b {
-            if last.as_ref().is_none_or(|l| (b.0.micros, b.1) > (l.0.micros, l.1)) {
-                last = Some(b);
-            }
+        if let Some(b) = b
+            && last.as_ref().is_none_or(|l| (b.0.micros, b.1) > (l.0.micros, l.1))
+        {
+            last = Some(b);
         }
     }
-    let place = |x: Option<(Hit, super::read::Pos)>| {
+    let place = |x: Placed| {
         x.map(|(mut h, p)| {
             h.source = read.sources.get(p.source as usize).cloned().unwrap_or_default();
             h.line = index.line(p);

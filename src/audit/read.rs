@@ -44,11 +44,7 @@ impl Source {
         };
         let mut r = BufReader::with_capacity(256 * 1024, inner);
         let head = r.fill_buf().map_err(|e| AuditError::Read { path, source: e })?;
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Ok(Box::new(MultiGzDecoder::new(r)))
-        } else {
-            Ok(Box::new(r))
-        }
+        if head.starts_with(&[0x1f, 0x8b]) { Ok(Box::new(MultiGzDecoder::new(r))) } else { Ok(Box::new(r)) }
     }
 }
 
@@ -57,10 +53,10 @@ impl Source {
 fn rotation_rank(p: &Path) -> (u8, i64, String) {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let base = name.strip_suffix(".gz").unwrap_or(&name);
-    if let Some((_, n)) = base.rsplit_once(".log.") {
-        if let Ok(n) = n.parse::<i64>() {
-            return (1, -n, name);
-        }
+    if let Some((_, n)) = base.rsplit_once(".log.")
+        && let Ok(n) = n.parse::<i64>()
+    {
+        return (1, -n, name);
     }
     let stem = base.strip_suffix(".log").unwrap_or(base);
     let has_stamp = stem.len() >= 10 && stem.as_bytes().iter().filter(|b| b.is_ascii_digit()).count() >= 8;
@@ -73,7 +69,9 @@ fn rotation_rank(p: &Path) -> (u8, i64, String) {
 fn looks_like_log(p: &Path) -> bool {
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let base = name.strip_suffix(".gz").unwrap_or(&name);
-    base.ends_with(".log") || base.ends_with(".jsonl") || base.rsplit_once(".log.").is_some_and(|(_, n)| n.parse::<u32>().is_ok())
+    base.ends_with(".log")
+        || base.ends_with(".jsonl")
+        || base.rsplit_once(".log.").is_some_and(|(_, n)| n.parse::<u32>().is_ok())
 }
 
 /// Turns the user's paths into sources: `-` is stdin, a folder is the audit logs inside it, and
@@ -86,14 +84,18 @@ pub fn sources(paths: &[PathBuf]) -> Result<Vec<Source>, AuditError> {
             out.push(Source::Stdin);
         } else if p.is_dir() {
             let rd = std::fs::read_dir(p).map_err(|e| AuditError::Open { path: p.clone(), source: e })?;
-            let mut found: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.is_file() && looks_like_log(f)).collect();
+            let mut found: Vec<PathBuf> =
+                rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|f| f.is_file() && looks_like_log(f)).collect();
             if found.is_empty() {
                 return Err(AuditError::EmptyFolder { path: p.clone() });
             }
             found.sort_by_key(|f| rotation_rank(f));
             files.extend(found);
         } else if !p.exists() {
-            return Err(AuditError::Open { path: p.clone(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+            return Err(AuditError::Open {
+                path: p.clone(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
         } else {
             files.push(p.clone());
         }
@@ -182,7 +184,12 @@ struct WorkerOut<A> {
 /// Streams every line of `sources` through `each` on `opts.threads` workers, each with its own
 /// accumulator from `init`; returns the accumulators (to merge), the stats and the line index.
 /// Lines that do not scan are skipped and reported in the stats, never given to `each`.
-pub fn fold<A, I, F>(sources: &[Source], opts: &ReadOptions, init: I, each: F) -> Result<(Vec<A>, ReadStats, LineIndex), AuditError>
+pub fn fold<A, I, F>(
+    sources: &[Source],
+    opts: &ReadOptions,
+    init: I,
+    each: F,
+) -> Result<(Vec<A>, ReadStats, LineIndex), AuditError>
 where
     A: Send,
     I: Fn() -> A + Sync,
@@ -200,7 +207,8 @@ where
             let rx = Arc::clone(&rx);
             let back = back_tx.clone();
             handles.push(s.spawn(move || {
-                let mut out = WorkerOut { acc: init(), lines: Vec::new(), malformed: 0, events: 0, reported: Vec::new() };
+                let mut out =
+                    WorkerOut { acc: init(), lines: Vec::new(), malformed: 0, events: 0, reported: Vec::new() };
                 loop {
                     let block = match rx.lock() {
                         Ok(guard) => guard.recv(),
@@ -250,7 +258,11 @@ where
     stats.reported = reported
         .into_iter()
         .take(MAX_REPORTED)
-        .map(|(p, reason)| Malformed { source: stats.sources.get(p.source as usize).cloned().unwrap_or_default(), line: index.line(p), reason })
+        .map(|(p, reason)| Malformed {
+            source: stats.sources.get(p.source as usize).cloned().unwrap_or_default(),
+            line: index.line(p),
+            reason,
+        })
         .collect();
     Ok((accs, stats, index))
 }
@@ -294,7 +306,13 @@ where
     out.lines.push((block.seq, block.source, u64::from(index)));
 }
 
-fn produce(sources: &[Source], opts: &ReadOptions, tx: &mpsc::SyncSender<Block>, back: &mpsc::Receiver<Vec<u8>>, bytes: &mut u64) -> Result<(), AuditError> {
+fn produce(
+    sources: &[Source],
+    opts: &ReadOptions,
+    tx: &mpsc::SyncSender<Block>,
+    back: &mpsc::Receiver<Vec<u8>>,
+    bytes: &mut u64,
+) -> Result<(), AuditError> {
     let mut seq = 0u64;
     let block_size = opts.block_size.max(1024);
     for (si, src) in sources.iter().enumerate() {
@@ -307,7 +325,10 @@ fn produce(sources: &[Source], opts: &ReadOptions, tx: &mpsc::SyncSender<Block>,
             buf.clear();
             buf.append(&mut carry);
             let want = block_size as u64;
-            let n = (&mut r).take(want).read_to_end(&mut buf).map_err(|e| AuditError::Read { path: path.clone(), source: e })?;
+            let n = (&mut r)
+                .take(want)
+                .read_to_end(&mut buf)
+                .map_err(|e| AuditError::Read { path: path.clone(), source: e })?;
             *bytes += n as u64;
             let eof = n == 0;
             if discarding {
@@ -396,7 +417,11 @@ impl Iterator for Events {
                     if line.is_empty() {
                         continue;
                     }
-                    return Some(Event::from_json(line).map_err(|reason| AuditError::Malformed { source_name: name.clone(), line: self.line, reason }));
+                    return Some(Event::from_json(line).map_err(|reason| AuditError::Malformed {
+                        source_name: name.clone(),
+                        line: self.line,
+                        reason,
+                    }));
                 }
                 Err(e) => {
                     let path = PathBuf::from(name.as_str());
@@ -414,12 +439,27 @@ mod tests {
 
     #[test]
     fn rotated_sets_read_oldest_first() {
-        let mut v: Vec<PathBuf> = ["audit.log", "audit.log.1", "audit-2024-05-01T10-00-00.000.log.gz", "audit.log.2", "audit-2024-04-30T10-00-00.000.log"]
-            .iter()
-            .map(PathBuf::from)
-            .collect();
+        let mut v: Vec<PathBuf> = [
+            "audit.log",
+            "audit.log.1",
+            "audit-2024-05-01T10-00-00.000.log.gz",
+            "audit.log.2",
+            "audit-2024-04-30T10-00-00.000.log",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
         v.sort_by_key(|p| rotation_rank(p));
         let names: Vec<String> = v.iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(names, ["audit-2024-04-30T10-00-00.000.log", "audit-2024-05-01T10-00-00.000.log.gz", "audit.log.2", "audit.log.1", "audit.log"]);
+        assert_eq!(
+            names,
+            [
+                "audit-2024-04-30T10-00-00.000.log",
+                "audit-2024-05-01T10-00-00.000.log.gz",
+                "audit.log.2",
+                "audit.log.1",
+                "audit.log"
+            ]
+        );
     }
 }

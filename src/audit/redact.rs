@@ -12,21 +12,55 @@ use std::sync::LazyLock;
 
 pub const REDACTED: &str = "<redacted>";
 
-static JWT: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*").expect("static pattern"));
+static JWT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*").expect("static pattern")
+});
 static BEARER: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}").expect("static pattern"));
-static BOOTSTRAP: LazyLock<regex::Regex> = LazyLock::new(|| regex::Regex::new(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b").expect("static pattern"));
+static BOOTSTRAP: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b").expect("static pattern"));
 
 /// Query parameters whose values are credentials.
-const SECRET_PARAMS: &[&str] = &["token", "access_token", "id_token", "refresh_token", "password", "passwd", "secret", "client_secret", "authorization", "auth", "apikey", "api_key", "key", "sig", "signature", "x-amz-signature", "x-goog-signature"];
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "password",
+    "passwd",
+    "secret",
+    "client_secret",
+    "authorization",
+    "auth",
+    "apikey",
+    "api_key",
+    "key",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-goog-signature",
+];
 
 /// Keys whose values are credentials wherever they appear in a body.
-const SECRET_KEYS: &[&str] = &["authorization", "token", "bearertoken", "password", "client-key-data", "client-certificate-data", "id-token", "refresh-token", "access-token"];
+const SECRET_KEYS: &[&str] = &[
+    "authorization",
+    "token",
+    "bearertoken",
+    "password",
+    "client-key-data",
+    "client-certificate-data",
+    "id-token",
+    "refresh-token",
+    "access-token",
+];
 
 /// Hides bearer tokens, basic credentials, JWTs and bootstrap tokens in free text.
 pub fn text(s: &str) -> Cow<'_, str> {
-    if !s.contains("eyJ") && !s.to_ascii_lowercase().contains("bearer") && !s.to_ascii_lowercase().contains("basic") && !s.contains('.') {
+    if !s.contains("eyJ")
+        && !s.to_ascii_lowercase().contains("bearer")
+        && !s.to_ascii_lowercase().contains("basic")
+        && !s.contains('.')
+    {
         return Cow::Borrowed(s);
     }
     let a = JWT.replace_all(s, REDACTED);
@@ -68,9 +102,9 @@ fn walk(v: &mut Value, secret: bool) {
                 let key = k.to_ascii_lowercase();
                 if secret && (key == "data" || key == "stringdata") {
                     hide_values(val);
-                } else if secret && key == "kubectl.kubernetes.io/last-applied-configuration" {
-                    *val = Value::String(REDACTED.into());
-                } else if SECRET_KEYS.contains(&key.as_str()) && !val.is_null() && !val.is_object() {
+                } else if (secret && key == "kubectl.kubernetes.io/last-applied-configuration")
+                    || (SECRET_KEYS.contains(&key.as_str()) && !val.is_null() && !val.is_object())
+                {
                     *val = Value::String(REDACTED.into());
                 } else if key == "headers" || key == "header" {
                     hide_auth_headers(val);
@@ -132,7 +166,8 @@ mod tests {
     #[test]
     fn tokens_in_reviews_headers_uris_and_text_are_hidden() {
         let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
-        let mut v = json!({"kind":"TokenReview","spec":{"token": jwt},"headers":{"Authorization":"Bearer abcdefghijkl"}});
+        let mut v =
+            json!({"kind":"TokenReview","spec":{"token": jwt},"headers":{"Authorization":"Bearer abcdefghijkl"}});
         object("tokenreviews", &mut v);
         assert!(!v.to_string().contains("eyJzdWIi") && !v.to_string().contains("abcdefghijkl"));
         assert_eq!(uri("/api/v1/pods?watch=1&token=abc123"), "/api/v1/pods?watch=1&token=<redacted>");

@@ -72,7 +72,9 @@ fn unescape(raw: &[u8]) -> String {
                 let mut used = if ch.is_some() { 4 } else { 0 };
                 if let Some(hi) = ch.filter(|h| (0xD800..0xDC00).contains(h)) {
                     let lo = (raw.get(i + 5..i + 7) == Some(b"\\u")).then(|| hex4(&raw[i + 7..])).flatten();
-                    ch = lo.filter(|l| (0xDC00..0xE000).contains(l)).map(|l| 0x10000 + ((hi - 0xD800) << 10) + (l - 0xDC00));
+                    ch = lo
+                        .filter(|l| (0xDC00..0xE000).contains(l))
+                        .map(|l| 0x10000 + ((hi - 0xD800) << 10) + (l - 0xDC00));
                     used = if ch.is_some() { 10 } else { 4 };
                 }
                 let c = ch.and_then(char::from_u32).unwrap_or('\u{FFFD}');
@@ -382,7 +384,11 @@ pub fn scan(line: &[u8]) -> Result<Fields<'_>, ScanError> {
                 Ok(())
             })?,
             b"impersonatedUser" => p.object(|p, k| {
-                if k == b"username" { f.impersonated_user = p.text()? } else { p.skip()? }
+                if k == b"username" {
+                    f.impersonated_user = p.text()?
+                } else {
+                    p.skip()?
+                }
                 Ok(())
             })?,
             b"objectRef" => p.object(|p, k| {
@@ -459,7 +465,19 @@ mod tests {
 
     #[test]
     fn broken_lines_are_errors_not_panics() {
-        let bad: &[&[u8]] = &[b"", b"{", b"{\"verb\":", b"{\"verb\":\"get", b"[1,2]", b"{\"verb\":\"get\"} x", b"{\"verb\":\"get\\", b"{\"a\":{\"b\":[}", b"\xff\xfe", b"{\"kind\":\"Pod\",\"verb\":\"get\"}", b"{}"];
+        let bad: &[&[u8]] = &[
+            b"",
+            b"{",
+            b"{\"verb\":",
+            b"{\"verb\":\"get",
+            b"[1,2]",
+            b"{\"verb\":\"get\"} x",
+            b"{\"verb\":\"get\\",
+            b"{\"a\":{\"b\":[}",
+            b"\xff\xfe",
+            b"{\"kind\":\"Pod\",\"verb\":\"get\"}",
+            b"{}",
+        ];
         for b in bad {
             assert!(scan(b).is_err(), "{:?}", String::from_utf8_lossy(b));
         }

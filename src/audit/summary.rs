@@ -77,7 +77,8 @@ impl Key {
 
     /// Parses `user,verb,resource`.
     pub fn parse_list(s: &str) -> Result<Vec<Key>, AuditError> {
-        let keys = s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Key::from_str).collect::<Result<Vec<_>, _>>()?;
+        let keys =
+            s.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Key::from_str).collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Err(AuditError::BadArgument { what: "grouping", value: s.into(), expected: expected_keys() });
         }
@@ -103,10 +104,11 @@ impl FromStr for Key {
             "apigroup" => "api-group",
             other => other,
         };
-        Key::ALL
-            .into_iter()
-            .find(|k| k.name() == alias)
-            .ok_or_else(|| AuditError::BadArgument { what: "grouping key", value: s.into(), expected: expected_keys() })
+        Key::ALL.into_iter().find(|k| k.name() == alias).ok_or_else(|| AuditError::BadArgument {
+            what: "grouping key",
+            value: s.into(),
+            expected: expected_keys(),
+        })
     }
 }
 
@@ -139,12 +141,17 @@ struct Agg {
     timed: u64,
     min_us: u64,
     max_us: u64,
+    /// The first [`EXACT`] samples, so small groups get exact percentiles.
+    exact: Vec<u64>,
     hist: Option<Box<[u32; BUCKETS]>>,
 }
 
+/// Up to this many samples a group's percentiles are exact; beyond, they come from the histogram.
+const EXACT: usize = 64;
+
 impl Agg {
     fn new() -> Agg {
-        Agg { count: 0, timed: 0, min_us: u64::MAX, max_us: 0, hist: None }
+        Agg { count: 0, timed: 0, min_us: u64::MAX, max_us: 0, exact: Vec::new(), hist: None }
     }
 
     fn add(&mut self, latency: Option<i64>) {
@@ -154,6 +161,9 @@ impl Agg {
             self.timed += 1;
             self.max_us = self.max_us.max(l);
             self.min_us = self.min_us.min(l);
+            if self.exact.len() < EXACT {
+                self.exact.push(l);
+            }
             let h = self.hist.get_or_insert_with(|| Box::new([0; BUCKETS]));
             h[bucket(l)] += 1;
         }
@@ -164,6 +174,11 @@ impl Agg {
         self.timed += o.timed;
         self.max_us = self.max_us.max(o.max_us);
         self.min_us = self.min_us.min(o.min_us);
+        if self.exact.len() + o.exact.len() <= EXACT {
+            self.exact.extend_from_slice(&o.exact);
+        } else {
+            self.exact.clear();
+        }
         match (&mut self.hist, o.hist) {
             (Some(a), Some(b)) => a.iter_mut().zip(b.iter()).for_each(|(x, y)| *x += y),
             (a @ None, b) => *a = b,
@@ -174,6 +189,11 @@ impl Agg {
     fn percentile(&self, p: f64) -> Option<u64> {
         let h = self.hist.as_ref()?;
         let rank = ((p * self.timed as f64).ceil() as u64).max(1);
+        if self.exact.len() as u64 == self.timed {
+            let mut v = self.exact.clone();
+            v.sort_unstable();
+            return v.get(rank as usize - 1).copied();
+        }
         let mut seen = 0u64;
         for (i, n) in h.iter().enumerate() {
             seen += u64::from(*n);

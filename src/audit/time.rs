@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn fast_path_agrees_with_jiff() {
-        for s in ["2024-05-01T12:00:00.123456Z", "2019-11-19T13:49:30Z", "2000-02-29T23:59:59.5Z", "1970-01-01T00:00:00Z"] {
+        for s in
+            ["2024-05-01T12:00:00.123456Z", "2019-11-19T13:49:30Z", "2000-02-29T23:59:59.5Z", "1970-01-01T00:00:00Z"]
+        {
             let j: Timestamp = s.parse().expect("valid");
             assert_eq!(fast(s.as_bytes()), Some(j.as_microsecond()), "{s}");
         }

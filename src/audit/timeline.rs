@@ -29,10 +29,16 @@ impl std::str::FromStr for ObjectSel {
     type Err = AuditError;
     fn from_str(s: &str) -> Result<Self, AuditError> {
         let parts: Vec<&str> = s.split('/').collect();
-        let bad = || AuditError::BadArgument { what: "object", value: s.into(), expected: "namespace/kind/name, or kind/name for a cluster-scoped object (e.g. default/deployment/web, node/worker-1)".into() };
+        let bad = || {
+            AuditError::BadArgument { what: "object", value: s.into(), expected: "namespace/kind/name, or kind/name for a cluster-scoped object (e.g. default/deployment/web, node/worker-1)".into() }
+        };
         match parts.as_slice() {
-            [ns, kind, name] if !kind.is_empty() && !name.is_empty() => Ok(ObjectSel { namespace: Some((*ns).into()), kind: (*kind).into(), name: (*name).into() }),
-            [kind, name] if !kind.is_empty() && !name.is_empty() => Ok(ObjectSel { namespace: None, kind: (*kind).into(), name: (*name).into() }),
+            [ns, kind, name] if !kind.is_empty() && !name.is_empty() => {
+                Ok(ObjectSel { namespace: Some((*ns).into()), kind: (*kind).into(), name: (*name).into() })
+            }
+            [kind, name] if !kind.is_empty() && !name.is_empty() => {
+                Ok(ObjectSel { namespace: None, kind: (*kind).into(), name: (*name).into() })
+            }
             _ => Err(bad()),
         }
     }
@@ -64,12 +70,16 @@ pub fn kind_matches(resource: &str, kind: &str) -> bool {
     if resource == k || SHORT_NAMES.iter().any(|(s, r)| *s == k && *r == resource) {
         return true;
     }
-    resource == format!("{k}s") || resource == format!("{k}es") || k.strip_suffix('y').is_some_and(|stem| resource == format!("{stem}ies"))
+    resource == format!("{k}s")
+        || resource == format!("{k}es")
+        || k.strip_suffix('y').is_some_and(|stem| resource == format!("{stem}ies"))
 }
 
 impl ObjectSel {
     fn matches(&self, f: &Fields<'_>) -> bool {
-        f.name.is(&self.name) && self.namespace.as_deref().is_none_or(|ns| f.namespace.is(ns)) && kind_matches(&f.resource.get(), &self.kind)
+        f.name.is(&self.name)
+            && self.namespace.as_deref().is_none_or(|ns| f.namespace.is(ns))
+            && kind_matches(&f.resource.get(), &self.kind)
     }
 }
 
@@ -104,10 +114,17 @@ impl Entry {
 
     fn of(e: &Event, source: String, line: u64) -> Entry {
         let o = e.object_ref.clone().unwrap_or_default();
-        let resource = if o.subresource.is_empty() { o.resource.clone() } else { format!("{}/{}", o.resource, o.subresource) };
+        let resource =
+            if o.subresource.is_empty() { o.resource.clone() } else { format!("{}/{}", o.resource, o.subresource) };
         let code = e.code();
         let why = match (&e.response_status, code) {
-            (Some(s), Some(c)) if c >= 400 => if s.message.is_empty() { s.reason.clone() } else { s.message.clone() },
+            (Some(s), Some(c)) if c >= 400 => {
+                if s.message.is_empty() {
+                    s.reason.clone()
+                } else {
+                    s.message.clone()
+                }
+            }
             _ => e.reason().unwrap_or_default().to_string(),
         };
         Entry {
@@ -174,7 +191,9 @@ pub fn timeline(sources: &[Source], opts: &TimelineOptions) -> Result<Timeline, 
     let entries = all
         .into_iter()
         .skip(skip)
-        .map(|(_, pos, e)| Entry::of(&e, read.sources.get(pos.source as usize).cloned().unwrap_or_default(), index.line(pos)))
+        .map(|(_, pos, e)| {
+            Entry::of(&e, read.sources.get(pos.source as usize).cloned().unwrap_or_default(), index.line(pos))
+        })
         .collect();
     Ok(Timeline { entries, total, read })
 }
@@ -185,7 +204,11 @@ mod tests {
 
     #[test]
     fn kinds_match_resources_kinds_and_short_names() {
-        assert!(kind_matches("deployments", "Deployment") && kind_matches("deployments", "deploy") && kind_matches("networkpolicies", "NetworkPolicy"));
+        assert!(
+            kind_matches("deployments", "Deployment")
+                && kind_matches("deployments", "deploy")
+                && kind_matches("networkpolicies", "NetworkPolicy")
+        );
         assert!(kind_matches("ingresses", "ingress") && !kind_matches("pods", "deployment"));
     }
 

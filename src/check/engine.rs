@@ -22,21 +22,25 @@ pub struct Verdict {
     /// What was seen (object fields, command output, the apiserver's error).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// The check could not look (apiserver or node unreachable): failed, and `not` must not
+    /// turn that into a pass.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
 }
 
 impl Verdict {
     pub fn pass(reason: impl Into<String>) -> Self {
-        Verdict { passed: true, reason: reason.into(), evidence: vec![] }
+        Verdict { passed: true, reason: reason.into(), evidence: vec![], unknown: false }
     }
     pub fn fail(reason: impl Into<String>) -> Self {
-        Verdict { passed: false, reason: reason.into(), evidence: vec![] }
+        Verdict { passed: false, reason: reason.into(), evidence: vec![], unknown: false }
     }
     pub fn with(mut self, e: impl Into<String>) -> Self {
         self.evidence.push(e.into());
         self
     }
     fn of(ok: bool, reason: String) -> Self {
-        Verdict { passed: ok, reason, evidence: vec![] }
+        Verdict { passed: ok, reason, evidence: vec![], unknown: false }
     }
 }
 
@@ -68,7 +72,13 @@ pub async fn run_all(ctx: &CheckContext<'_>, checks: &[PlannedCheck]) -> Vec<Che
     let futs = checks.iter().map(|c| async move {
         let start = Instant::now();
         let verdict = run_one(ctx, c).await;
-        CheckResult { id: c.id.clone(), role: c.role, description: c.description.clone(), verdict, millis: start.elapsed().as_millis() }
+        CheckResult {
+            id: c.id.clone(),
+            role: c.role,
+            description: c.description.clone(),
+            verdict,
+            millis: start.elapsed().as_millis(),
+        }
     });
     futures::future::join_all(futs).await
 }
@@ -82,14 +92,21 @@ pub async fn run_one(ctx: &CheckContext<'_>, c: &PlannedCheck) -> Verdict {
             Err(_) => Verdict::fail(format!("no answer within {}s", timeout.as_secs())),
         };
         match deadline {
-            Some(d) if !v.passed && Instant::now() + Duration::from_secs(2) < d => tokio::time::sleep(Duration::from_secs(2)).await,
+            Some(d) if !v.passed && Instant::now() + Duration::from_secs(2) < d => {
+                tokio::time::sleep(Duration::from_secs(2)).await
+            }
             _ => return v,
         }
     }
 }
 
 /// Polls `spec` until it passes or `timeout` ends (setup `wait` steps).
-pub async fn wait_until(ctx: &CheckContext<'_>, spec: &CheckSpec, timeout: Duration, mut progress: impl FnMut(&Verdict)) -> Verdict {
+pub async fn wait_until(
+    ctx: &CheckContext<'_>,
+    spec: &CheckSpec,
+    timeout: Duration,
+    mut progress: impl FnMut(&Verdict),
+) -> Verdict {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -106,7 +123,9 @@ pub async fn wait_until(ctx: &CheckContext<'_>, spec: &CheckSpec, timeout: Durat
 }
 
 fn api_down(e: &KubeError) -> Verdict {
-    Verdict::fail(format!("the apiserver did not help: {e}")).with(e.to_string())
+    let mut v = Verdict::fail(format!("the apiserver did not help: {e}")).with(e.to_string());
+    v.unknown = true;
+    v
 }
 
 pub fn evaluate<'a>(ctx: &'a CheckContext<'a>, spec: &'a CheckSpec) -> futures::future::BoxFuture<'a, Verdict> {
@@ -138,14 +157,30 @@ pub fn evaluate<'a>(ctx: &'a CheckContext<'a>, spec: &'a CheckSpec) -> futures::
                 let vs = futures::future::join_all(list.iter().map(|s| evaluate(ctx, s))).await;
                 let mut v = match vs.iter().find(|v| v.passed) {
                     Some(p) => Verdict::pass(p.reason.clone()),
-                    None => Verdict::fail(format!("none holds: {}", vs.iter().map(|v| v.reason.clone()).collect::<Vec<_>>().join("; "))),
+                    None => Verdict::fail(format!(
+                        "none holds: {}",
+                        vs.iter().map(|v| v.reason.clone()).collect::<Vec<_>>().join("; ")
+                    )),
                 };
                 v.evidence = vs.into_iter().flat_map(|v| v.evidence).collect();
                 v
             }
             CheckSpec::Not(inner) => {
                 let v = evaluate(ctx, inner).await;
-                Verdict { passed: !v.passed, reason: format!("not: {}", v.reason), evidence: v.evidence }
+                if v.unknown {
+                    return Verdict {
+                        passed: false,
+                        reason: format!("cannot tell: {}", v.reason),
+                        evidence: v.evidence,
+                        unknown: true,
+                    };
+                }
+                Verdict {
+                    passed: !v.passed,
+                    reason: format!("not: {}", v.reason),
+                    evidence: v.evidence,
+                    unknown: false,
+                }
             }
         }
     })
@@ -156,10 +191,20 @@ async fn resource(ctx: &CheckContext<'_>, c: &ResourceCheck) -> Verdict {
         Ok(k) => *k,
         Err(e) => return api_down(e),
     };
-    let what = format!("{} {}{}", c.kind, c.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(), c.name.as_deref().unwrap_or("*"));
+    let what = format!(
+        "{} {}{}",
+        c.kind,
+        c.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+        c.name.as_deref().unwrap_or("*")
+    );
     let objects = match &c.name {
         Some(name) => {
-            let key = ObjKey { api_version: c.api_version.clone(), kind: c.kind.clone(), namespace: c.namespace.clone(), name: name.clone() };
+            let key = ObjKey {
+                api_version: c.api_version.clone(),
+                kind: c.kind.clone(),
+                namespace: c.namespace.clone(),
+                name: name.clone(),
+            };
             kube.get(&key).await.map(|o| o.into_iter().collect::<Vec<_>>())
         }
         None => kube.list(&c.api_version, &c.kind, c.namespace.as_deref(), c.label_selector.as_deref(), None).await,
@@ -176,21 +221,42 @@ async fn resource(ctx: &CheckContext<'_>, c: &ResourceCheck) -> Verdict {
             Some(t) => match matcher::matches(t, Some(o), "") {
                 Ok(()) => true,
                 Err(m) => {
-                    mismatches.push(format!("{}: {m}", o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")));
+                    mismatches
+                        .push(format!("{}: {m}", o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?")));
                     false
                 }
             },
         })
         .collect();
-    let names: Vec<&str> = matching.iter().filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str)).collect();
+    let names: Vec<&str> =
+        matching.iter().filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str)).collect();
     let n = matching.len() as u32;
     let mut v = if let Some(range) = &c.count {
         let ok = range.min.is_none_or(|m| n >= m) && range.max.is_none_or(|m| n <= m);
-        Verdict::of(ok, format!("{n} {what} match (expected {}–{})", range.min.map(|m| m.to_string()).unwrap_or_default(), range.max.map(|m| m.to_string()).unwrap_or_default()))
+        Verdict::of(
+            ok,
+            format!(
+                "{n} {what} match (expected {}–{})",
+                range.min.map(|m| m.to_string()).unwrap_or_default(),
+                range.max.map(|m| m.to_string()).unwrap_or_default()
+            ),
+        )
     } else if c.present {
-        Verdict::of(n > 0, if n > 0 { format!("{what} found: {}", names.join(", ")) } else if objects.is_empty() { format!("{what} does not exist") } else { format!("{what} exists but does not match") })
+        Verdict::of(
+            n > 0,
+            if n > 0 {
+                format!("{what} found: {}", names.join(", "))
+            } else if objects.is_empty() {
+                format!("{what} does not exist")
+            } else {
+                format!("{what} exists but does not match")
+            },
+        )
     } else {
-        Verdict::of(n == 0, if n == 0 { format!("no {what} matches") } else { format!("{what} still there: {}", names.join(", ")) })
+        Verdict::of(
+            n == 0,
+            if n == 0 { format!("no {what} matches") } else { format!("{what} still there: {}", names.join(", ")) },
+        )
     };
     v.evidence.extend(mismatches.into_iter().take(5));
     v
@@ -201,15 +267,15 @@ fn check_expect(e: &Expect, code: i32, stdout: &str) -> Result<(), String> {
     if code != want_code {
         return Err(format!("exit code {code}, expected {want_code}"));
     }
-    if let Some(s) = &e.stdout_contains {
-        if !stdout.contains(s.as_str()) {
-            return Err(format!("output does not contain {s:?}"));
-        }
+    if let Some(s) = &e.stdout_contains
+        && !stdout.contains(s.as_str())
+    {
+        return Err(format!("output does not contain {s:?}"));
     }
-    if let Some(s) = &e.stdout_equals {
-        if stdout.trim() != s.trim() {
-            return Err(format!("output is {:?}, expected {s:?}", stdout.trim()));
-        }
+    if let Some(s) = &e.stdout_equals
+        && stdout.trim() != s.trim()
+    {
+        return Err(format!("output is {:?}, expected {s:?}", stdout.trim()));
     }
     if let Some(re) = &e.stdout_matches {
         match regex::Regex::new(re) {
@@ -251,7 +317,12 @@ async fn probe_pod(ctx: &CheckContext<'_>, c: &ProbePodCheck) -> Verdict {
     let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": c.namespace, "labels": {"app.kubernetes.io/managed-by": "klab", "klab.dev/probe": "true"}},
         "spec": spec});
-    let key = ObjKey { api_version: "v1".into(), kind: "Pod".into(), namespace: Some(c.namespace.clone()), name: name.clone() };
+    let key = ObjKey {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        namespace: Some(c.namespace.clone()),
+        name: name.clone(),
+    };
     if let Err(e) = kube.create(&pod).await {
         return Verdict::fail(format!("the probe pod could not be created: {e}")).with(e.to_string());
     }
@@ -261,21 +332,31 @@ async fn probe_pod(ctx: &CheckContext<'_>, c: &ProbePodCheck) -> Verdict {
             Ok(Some(p)) => {
                 let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Pending").to_string();
                 if phase == "Succeeded" || phase == "Failed" {
-                    let code = p.pointer("/status/containerStatuses/0/state/terminated/exitCode").and_then(Value::as_i64).unwrap_or(-1) as i32;
+                    let code = p
+                        .pointer("/status/containerStatuses/0/state/terminated/exitCode")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(-1) as i32;
                     let logs = kube.logs(&c.namespace, &name, None).await.unwrap_or_default();
                     let mut v = match check_expect(&c.expect, code, &logs) {
                         Ok(()) => Verdict::pass(format!("probe `{}` succeeded", c.command.join(" "))),
                         Err(m) => Verdict::fail(format!("probe `{}`: {m}", short_cmd(&c.command))),
                     };
-                    v.evidence.push(format!("pod {name} on {}: exit code {code}", p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("?")));
+                    v.evidence.push(format!(
+                        "pod {name} on {}: exit code {code}",
+                        p.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("?")
+                    ));
                     if !logs.trim().is_empty() {
                         v.evidence.push(tail(&logs, 5));
                     }
                     break v;
                 }
                 if Instant::now() > deadline {
-                    let waiting = p.pointer("/status/containerStatuses/0/state/waiting/reason").and_then(Value::as_str).unwrap_or("");
-                    break Verdict::fail(format!("probe pod still {phase} after {}s {waiting}", c.timeout.as_secs())).with(format!("pod {name}: phase {phase} {waiting}"));
+                    let waiting = p
+                        .pointer("/status/containerStatuses/0/state/waiting/reason")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    break Verdict::fail(format!("probe pod still {phase} after {}s {waiting}", c.timeout.as_secs()))
+                        .with(format!("pod {name}: phase {phase} {waiting}"));
                 }
             }
             Ok(None) => break Verdict::fail("the probe pod vanished"),
@@ -301,10 +382,12 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
     let pod = match (&c.pod, &c.label_selector) {
         (Some(p), _) => p.clone(),
         (None, Some(sel)) => match kube.list("v1", "Pod", Some(&c.namespace), Some(sel), None).await {
-            Ok(list) => match list.iter().find(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")) {
-                Some(p) => p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                None => return Verdict::fail(format!("no running pod matches {sel} in {}", c.namespace)),
-            },
+            Ok(list) => {
+                match list.iter().find(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")) {
+                    Some(p) => p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                    None => return Verdict::fail(format!("no running pod matches {sel} in {}", c.namespace)),
+                }
+            }
             Err(e) => return api_down(&e),
         },
         (None, None) => return Verdict::fail("podExec names no pod"),
@@ -344,7 +427,11 @@ async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
             }
         }
     }
-    let mut v = if failures.is_empty() { Verdict::pass(format!("`{}` as expected on {} node(s)", short_cmd(&c.command), nodes.len())) } else { Verdict::fail(failures.join("; ")) };
+    let mut v = if failures.is_empty() {
+        Verdict::pass(format!("`{}` as expected on {} node(s)", short_cmd(&c.command), nodes.len()))
+    } else {
+        Verdict::fail(failures.join("; "))
+    };
     v.evidence = evidence;
     v
 }
@@ -368,7 +455,11 @@ async fn sysctl(ctx: &CheckContext<'_>, c: &SysctlCheck) -> Verdict {
             Err(e) => bad.push(e.to_string()),
         }
     }
-    let mut v = if bad.is_empty() { Verdict::pass(format!("{} = {} on every node", c.key, c.equals)) } else { Verdict::fail(format!("{} (expected {})", bad.join(", "), c.equals)) };
+    let mut v = if bad.is_empty() {
+        Verdict::pass(format!("{} = {} on every node", c.key, c.equals))
+    } else {
+        Verdict::fail(format!("{} (expected {})", bad.join(", "), c.equals))
+    };
     v.evidence = evidence;
     v
 }
@@ -423,7 +514,12 @@ async fn rollout(ctx: &CheckContext<'_>, c: &RolloutCheck) -> Verdict {
         Err(e) => return api_down(e),
     };
     let kind = format!("{:?}", c.kind);
-    let key = ObjKey { api_version: "apps/v1".into(), kind: kind.clone(), namespace: Some(c.namespace.clone()), name: c.name.clone() };
+    let key = ObjKey {
+        api_version: "apps/v1".into(),
+        kind: kind.clone(),
+        namespace: Some(c.namespace.clone()),
+        name: c.name.clone(),
+    };
     let obj = match kube.get(&key).await {
         Ok(Some(o)) => o,
         Ok(None) => return Verdict::fail(format!("{kind} {}/{} does not exist", c.namespace, c.name)),
@@ -449,7 +545,16 @@ async fn rollout(ctx: &CheckContext<'_>, c: &RolloutCheck) -> Verdict {
         }
     };
     let v = Verdict::of(ok, format!("{kind} {}/{}: {detail}", c.namespace, c.name));
-    if ok { v } else { v.with(format!("{kind} {}/{}: {detail}{}", c.namespace, c.name, if gen_ok { "" } else { " (rollout not observed yet)" })) }
+    if ok {
+        v
+    } else {
+        v.with(format!(
+            "{kind} {}/{}: {detail}{}",
+            c.namespace,
+            c.name,
+            if gen_ok { "" } else { " (rollout not observed yet)" }
+        ))
+    }
 }
 
 fn event_time(e: &Value) -> Option<jiff::Timestamp> {
@@ -471,7 +576,11 @@ async fn events(ctx: &CheckContext<'_>, c: &EventsCheck) -> Verdict {
         .iter()
         .filter(|e| e.get("reason").and_then(Value::as_str) == Some(c.reason.as_str()))
         .filter(|e| e.get("type").and_then(Value::as_str) == Some(c.event_type.as_str()))
-        .filter(|e| c.message_contains.as_ref().is_none_or(|m| e.get("message").and_then(Value::as_str).unwrap_or("").contains(m.as_str())))
+        .filter(|e| {
+            c.message_contains
+                .as_ref()
+                .is_none_or(|m| e.get("message").and_then(Value::as_str).unwrap_or("").contains(m.as_str()))
+        })
         .filter(|e| match (ctx.since, event_time(e)) {
             (Some(s), Some(t)) => t >= s,
             _ => true,
@@ -480,13 +589,27 @@ async fn events(ctx: &CheckContext<'_>, c: &EventsCheck) -> Verdict {
     let evidence: Vec<String> = hits
         .iter()
         .take(3)
-        .map(|e| format!("{} {}: {}", e.pointer("/involvedObject/kind").and_then(Value::as_str).unwrap_or(""), e.pointer("/involvedObject/name").and_then(Value::as_str).unwrap_or(""), e.get("message").and_then(Value::as_str).unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{} {}: {}",
+                e.pointer("/involvedObject/kind").and_then(Value::as_str).unwrap_or(""),
+                e.pointer("/involvedObject/name").and_then(Value::as_str).unwrap_or(""),
+                e.get("message").and_then(Value::as_str).unwrap_or("")
+            )
+        })
         .collect();
     let n = hits.len();
     let mut v = if c.present {
         Verdict::of(n > 0, format!("{n} {} event(s) with reason {}", c.event_type, c.reason))
     } else {
-        Verdict::of(n == 0, if n == 0 { format!("no {} event with reason {} since the fault", c.event_type, c.reason) } else { format!("{n} {} event(s) with reason {} since the fault", c.event_type, c.reason) })
+        Verdict::of(
+            n == 0,
+            if n == 0 {
+                format!("no {} event with reason {} since the fault", c.event_type, c.reason)
+            } else {
+                format!("{n} {} event(s) with reason {} since the fault", c.event_type, c.reason)
+            },
+        )
     };
     v.evidence = evidence;
     v
@@ -500,12 +623,19 @@ async fn audit(ctx: &CheckContext<'_>, c: &AuditCheck) -> Verdict {
     let ops = NodeOps { access: ctx.nodes };
     let text = match ops.read_file(&node, &ctx.audit_log_path).await {
         Ok(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
-        Ok(None) => return Verdict::fail(format!("no audit log at {} on {node}: is audit logging on in this lab?", ctx.audit_log_path)),
+        Ok(None) => {
+            return Verdict::fail(format!(
+                "no audit log at {} on {node}: is audit logging on in this lab?",
+                ctx.audit_log_path
+            ));
+        }
         Err(e) => return Verdict::fail(e.to_string()),
     };
     let code_ok = |code: i64| match c.code.as_deref() {
         None => true,
-        Some(p) if p.ends_with("xx") => p.chars().next().and_then(|d| d.to_digit(10)).is_some_and(|d| code / 100 == d as i64),
+        Some(p) if p.ends_with("xx") => {
+            p.chars().next().and_then(|d| d.to_digit(10)).is_some_and(|d| code / 100 == d as i64)
+        }
         Some(p) => p.parse::<i64>().is_ok_and(|x| x == code),
     };
     let mut hits = Vec::new();
@@ -524,15 +654,27 @@ async fn audit(ctx: &CheckContext<'_>, c: &AuditCheck) -> Verdict {
         {
             continue;
         }
-        if let (Some(since), Ok(t)) = (ctx.since, s("/stageTimestamp").parse::<jiff::Timestamp>()) {
-            if t < since {
-                continue;
-            }
+        if let (Some(since), Ok(t)) = (ctx.since, s("/stageTimestamp").parse::<jiff::Timestamp>())
+            && t < since
+        {
+            continue;
         }
-        hits.push(format!("{} {} {} {}/{} → {}", s("/stageTimestamp"), s("/user/username"), s("/verb"), s("/objectRef/resource"), s("/objectRef/name"), e.pointer("/responseStatus/code").and_then(Value::as_i64).unwrap_or(0)));
+        hits.push(format!(
+            "{} {} {} {}/{} → {}",
+            s("/stageTimestamp"),
+            s("/user/username"),
+            s("/verb"),
+            s("/objectRef/resource"),
+            s("/objectRef/name"),
+            e.pointer("/responseStatus/code").and_then(Value::as_i64).unwrap_or(0)
+        ));
     }
     let n = hits.len();
-    let mut v = if c.present { Verdict::of(n > 0, format!("{n} matching audit event(s)")) } else { Verdict::of(n == 0, format!("{n} matching audit event(s), expected none")) };
+    let mut v = if c.present {
+        Verdict::of(n > 0, format!("{n} matching audit event(s)"))
+    } else {
+        Verdict::of(n == 0, format!("{n} matching audit event(s), expected none"))
+    };
     v.evidence = hits.into_iter().rev().take(3).collect();
     v
 }
@@ -547,7 +689,12 @@ async fn api_write(ctx: &CheckContext<'_>, c: &ApiWriteCheck) -> Verdict {
     match kube.create(&cm).await {
         Err(e) => Verdict::fail(format!("writes fail: {e}")).with(e.to_string()),
         Ok(_) => {
-            let key = ObjKey { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some(c.namespace.clone()), name };
+            let key = ObjKey {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                namespace: Some(c.namespace.clone()),
+                name,
+            };
             let _ = kube.delete(&key).await;
             Verdict::pass(format!("a ConfigMap could be written in {}", c.namespace))
         }
@@ -572,14 +719,21 @@ async fn mirror_pods(ctx: &CheckContext<'_>, c: &MirrorPodsCheck) -> Verdict {
             Ok(o) => return Verdict::fail(format!("{}: cannot list static pods: {}", n.name, o.reason())),
             Err(e) => return Verdict::fail(e.to_string()),
         };
-        for file in ls.lines().map(str::trim).filter(|f| f.ends_with(".yaml") || f.ends_with(".yml") || f.ends_with(".json")) {
+        for file in
+            ls.lines().map(str::trim).filter(|f| f.ends_with(".yaml") || f.ends_with(".yml") || f.ends_with(".json"))
+        {
             let path = format!("/etc/kubernetes/manifests/{file}");
             let Ok(Some(bytes)) = ops.read_file(&n.name, &path).await else { continue };
             let Ok(m) = serde_saphyr::from_slice::<Value>(&bytes) else { continue };
             let base = m.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
             let ns = m.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
             let mirror = format!("{base}-{}", n.name);
-            let key = ObjKey { api_version: "v1".into(), kind: "Pod".into(), namespace: Some(ns.into()), name: mirror.clone() };
+            let key = ObjKey {
+                api_version: "v1".into(),
+                kind: "Pod".into(),
+                namespace: Some(ns.into()),
+                name: mirror.clone(),
+            };
             match kube.get(&key).await {
                 Ok(Some(_)) => seen.push(mirror),
                 Ok(None) => missing.push(format!("{ns}/{mirror}")),
@@ -590,6 +744,46 @@ async fn mirror_pods(ctx: &CheckContext<'_>, c: &MirrorPodsCheck) -> Verdict {
     if missing.is_empty() {
         Verdict::pass(format!("all {} static pods are visible in the API", seen.len()))
     } else {
-        Verdict::fail(format!("static pods running but invisible in the API: {}", missing.join(", "))).with("their containers run (crictl ps shows them) but the mirror pods are missing")
+        Verdict::fail(format!("static pods running but invisible in the API: {}", missing.join(", ")))
+            .with("their containers run (crictl ps shows them) but the mirror pods are missing")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::node::NodeError;
+    use crate::cluster::process::Output;
+
+    struct NoNodes;
+    #[async_trait::async_trait]
+    impl NodeAccess for NoNodes {
+        async fn nodes(&self) -> Result<Vec<Node>, NodeError> {
+            Ok(vec![])
+        }
+        async fn exec(&self, node: &str, _: &[String], _: Option<&[u8]>, _: Duration) -> Result<Output, NodeError> {
+            Err(NodeError::NoMatch(node.into()))
+        }
+        fn describe(&self) -> String {
+            "none".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn not_of_a_check_that_could_not_look_is_not_a_pass() {
+        let ctx = CheckContext {
+            kube: Err(KubeError::Unreachable("connection refused".into())),
+            nodes: &NoNodes,
+            node_list: vec![],
+            since: None,
+            audit_log_path: String::new(),
+        };
+        let spec: CheckSpec = serde_json::from_value(serde_json::json!({"not": {"resource": {"apiVersion": "v1", "kind": "Pod", "namespace": "x", "name": "y"}}})).unwrap();
+        let v = evaluate(&ctx, &spec).await;
+        assert!(!v.passed && v.unknown, "{v:?}");
+        assert!(v.reason.contains("cannot tell") && v.reason.contains("connection refused"), "{}", v.reason);
+        let plain: CheckSpec = serde_json::from_value(serde_json::json!({"apiWrite": {}})).unwrap();
+        let w = evaluate(&ctx, &plain).await;
+        assert!(!w.passed && w.reason.contains("apiserver"), "{w:?}");
     }
 }

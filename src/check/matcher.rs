@@ -1,6 +1,7 @@
 //! Partial object matching, in the spirit of Chainsaw's assertion trees: every field written in
 //! the expected tree must be present in the object with that value; lists match by content
-//! (each expected item must match some item of the list); `null` means "absent, null or empty".
+//! (each expected item must match some item of the list); `null` means "absent, null or empty";
+//! `false`, `0` and `""` also match an absent field, since the API omits zero values.
 
 use serde_json::Value;
 
@@ -16,7 +17,10 @@ pub fn matches(expected: &Value, actual: Option<&Value>, path: &str) -> Result<(
         },
         Value::Object(exp) => {
             let Some(Value::Object(act)) = actual else {
-                return Err(format!("{path}: expected a mapping, found {}", actual.map(short).unwrap_or_else(|| "nothing".into())));
+                return Err(format!(
+                    "{path}: expected a mapping, found {}",
+                    actual.map(short).unwrap_or_else(|| "nothing".into())
+                ));
             };
             for (k, v) in exp {
                 matches(v, act.get(k), &join(path, k))?;
@@ -39,6 +43,8 @@ pub fn matches(expected: &Value, actual: Option<&Value>, path: &str) -> Result<(
         scalar => match actual {
             Some(a) if scalar_eq(scalar, a) => Ok(()),
             Some(a) => Err(format!("{path}: expected {}, found {}", short(scalar), short(a))),
+            // The API omits zero values (`privileged: false` is served as no field at all).
+            None if is_zero(scalar) => Ok(()),
             None => Err(format!("{path}: expected {}, found nothing", short(scalar))),
         },
     }
@@ -54,6 +60,10 @@ fn scalar_eq(e: &Value, a: &Value) -> bool {
         (Value::String(s), Value::Bool(b)) | (Value::Bool(b), Value::String(s)) => s == &b.to_string(),
         _ => false,
     }
+}
+
+fn is_zero(v: &Value) -> bool {
+    matches!(v, Value::Bool(false)) || v.as_f64() == Some(0.0) || v.as_str() == Some("")
 }
 
 fn join(path: &str, k: &str) -> String {
@@ -72,14 +82,19 @@ mod tests {
 
     #[test]
     fn partial_trees_match_lists_by_content_and_null_means_absent() {
-        let obj = json!({"spec": {"podSelector": {}, "policyTypes": ["Egress"], "ports": [{"port": 53}, {"port": 443}]}});
+        let obj =
+            json!({"spec": {"podSelector": {}, "policyTypes": ["Egress"], "ports": [{"port": 53}, {"port": 443}]}});
         assert!(matches(&json!({"spec": {"policyTypes": ["Egress"]}}), Some(&obj), "").is_ok());
         assert!(matches(&json!({"spec": {"ports": [{"port": 443}]}}), Some(&obj), "").is_ok());
-        assert!(matches(&json!({"spec": {"egress": null, "podSelector": {"matchLabels": null}}}), Some(&obj), "").is_ok());
+        assert!(
+            matches(&json!({"spec": {"egress": null, "podSelector": {"matchLabels": null}}}), Some(&obj), "").is_ok()
+        );
         let e = matches(&json!({"spec": {"policyTypes": ["Ingress"]}}), Some(&obj), "").unwrap_err();
         assert!(e.contains("spec.policyTypes"), "{e}");
         assert!(matches(&json!({"spec": {"ports": [{"port": "443"}]}}), Some(&obj), "").is_ok());
         assert!(matches(&json!({"spec": {"podSelector": null}}), Some(&obj), "").is_ok());
         assert!(matches(&json!({"spec": {"policyTypes": null}}), Some(&obj), "").is_err());
+        assert!(matches(&json!({"spec": {"privileged": false}}), Some(&obj), "").is_ok());
+        assert!(matches(&json!({"spec": {"privileged": true}}), Some(&obj), "").is_err());
     }
 }

@@ -71,7 +71,9 @@ pub enum ColorChoice {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// List the drills in the catalog.
-    #[command(after_help = "Examples:\n  klab list\n  klab list --tag cks:cluster-hardening --difficulty medium\n  klab list -o json | jq -r '.[].id'")]
+    #[command(
+        after_help = "Examples:\n  klab list\n  klab list --tag cks:cluster-hardening --difficulty medium\n  klab list -o json | jq -r '.[].id'"
+    )]
     List(ListArgs),
 
     /// Show a drill's briefing (no spoilers unless asked).
@@ -79,11 +81,15 @@ pub enum Command {
     Show(ShowArgs),
 
     /// Check scenario and check files: every problem, with file:line:column.
-    #[command(after_help = "Examples:\n  klab lint                      # the whole catalog\n  klab lint scenarios/ checks/\n  klab lint my-drill.yaml -o json\n\nExit code 0 when clean (warnings allowed), 1 on any error.")]
+    #[command(
+        after_help = "Examples:\n  klab lint                      # the whole catalog\n  klab lint scenarios/ checks/\n  klab lint my-drill.yaml -o json\n\nExit code 0 when clean (warnings allowed), 1 on any error."
+    )]
     Lint(LintArgs),
 
     /// Print the full plan of a drill — every manifest and node command — touching nothing.
-    #[command(after_help = "Examples:\n  klab render kluster-005\n  klab render privileged-blocked --server-version 1.20\n  klab render etcd-quota --set quota_bytes=8388608 -o json")]
+    #[command(
+        after_help = "Examples:\n  klab render kluster-005\n  klab render privileged-blocked --server-version 1.20\n  klab render etcd-quota --set quota_bytes=8388608 -o json"
+    )]
     Render(RenderArgs),
 
     /// Write a new scenario skeleton to start from.
@@ -91,7 +97,9 @@ pub enum Command {
     New(NewArgs),
 
     /// Check the prerequisites (docker engine, kind, kubectl) and say how to install what is missing.
-    #[command(after_help = "Examples:\n  klab doctor\n  klab doctor -o json\n\nExit code 0 when ready, 3 when something is missing.")]
+    #[command(
+        after_help = "Examples:\n  klab doctor\n  klab doctor -o json\n\nExit code 0 when ready, 3 when something is missing."
+    )]
     Doctor,
 
     /// Create the lab: a kind cluster with audit logging, marked as a klab training lab.
@@ -103,7 +111,9 @@ pub enum Command {
     Down,
 
     /// Start a drill: lab up if needed, setup, inject the faults, print the briefing.
-    #[command(after_help = "Examples:\n  klab drill etcd-quota\n  klab drill privileged-blocked --variant psp\n  klab drill kluster-005 --dry-run")]
+    #[command(
+        after_help = "Examples:\n  klab drill etcd-quota\n  klab drill privileged-blocked --variant psp\n  klab drill kluster-005 --dry-run"
+    )]
     Drill(DrillArgs),
 
     /// Show the current drill: scenario, clock, hints, attempts, what the journal holds.
@@ -129,7 +139,9 @@ pub enum Command {
     Audit(super::audit::AuditCommand),
 
     /// Print shell completions.
-    #[command(after_help = "Examples:\n  klab completions bash > ~/.local/share/bash-completion/completions/klab\n  klab completions zsh > ~/.zfunc/_klab\n  klab completions fish > ~/.config/fish/completions/klab.fish")]
+    #[command(
+        after_help = "Examples:\n  klab completions bash > ~/.local/share/bash-completion/completions/klab\n  klab completions zsh > ~/.zfunc/_klab\n  klab completions fish > ~/.config/fish/completions/klab.fish"
+    )]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,

@@ -22,11 +22,15 @@ use std::path::PathBuf;
 pub enum AuditCommand {
     /// Count calls grouped by user, group, verb, resource, code, source IP…, with rates and
     /// latency percentiles per group.
-    #[command(after_help = "Examples:\n  klab audit summary /var/log/kubernetes/audit/            # a rotated set\n  klab audit summary audit.log --by user,verb,resource\n  klab audit summary audit.log --code 401 --by source-ip    # expired certificates?\n  klab audit summary audit.log --code 403 --by user,resource\n  klab audit summary audit.log --code 422 --by user,verb,resource\n  zcat audit.log.gz | klab audit summary - -o json\n\nKeys: user, group, verb, resource, subresource, namespace, name, code, user-agent, source-ip,\nstage, decision, api-group, impersonated-user. Malformed lines are reported on stderr and skipped.")]
+    #[command(
+        after_help = "Examples:\n  klab audit summary /var/log/kubernetes/audit/            # a rotated set\n  klab audit summary audit.log --by user,verb,resource\n  klab audit summary audit.log --code 401 --by source-ip    # expired certificates?\n  klab audit summary audit.log --code 403 --by user,resource\n  klab audit summary audit.log --code 422 --by user,verb,resource\n  zcat audit.log.gz | klab audit summary - -o json\n\nKeys: user, group, verb, resource, subresource, namespace, name, code, user-agent, source-ip,\nstage, decision, api-group, impersonated-user. Malformed lines are reported on stderr and skipped."
+    )]
     Summary(SummaryArgs),
 
     /// The calls that changed something (and the calls that failed), in time order, one line each.
-    #[command(after_help = "Examples:\n  klab audit timeline audit.log\n  klab audit timeline audit.log --object shop/deployment/web   # who created, patched, deleted it\n  klab audit timeline audit.log --user 'system:serviceaccount:*' --since 2024-05-01T10:00:00Z\n  klab audit timeline audit.log --limit 50 -o json")]
+    #[command(
+        after_help = "Examples:\n  klab audit timeline audit.log\n  klab audit timeline audit.log --object shop/deployment/web   # who created, patched, deleted it\n  klab audit timeline audit.log --user 'system:serviceaccount:*' --since 2024-05-01T10:00:00Z\n  klab audit timeline audit.log --limit 50 -o json"
+    )]
     Timeline(TimelineArgs),
 
     /// Audit policy files.
@@ -34,14 +38,18 @@ pub enum AuditCommand {
     Policy(PolicyCommand),
 
     /// Write a synthetic, realistic audit log (for benchmarks, tests and practice).
-    #[command(after_help = "Examples:\n  klab audit generate --size 500M --out /tmp/audit-bench.log\n  klab audit generate --size 2M --seed 7 | klab audit summary -")]
+    #[command(
+        after_help = "Examples:\n  klab audit generate --size 500M --out /tmp/audit-bench.log\n  klab audit generate --size 2M --seed 7 | klab audit summary -"
+    )]
     Generate(GenerateArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Warn about the known gotchas of an audit policy, each with file:line:column.
-    #[command(after_help = "Examples:\n  klab audit policy lint /etc/kubernetes/audit-policy.yaml\n  klab audit policy lint policy.yaml --deny-warnings -o json\n\nChecks: RequestReceived not omitted; no catch-all rule; a rule shadowed by an earlier broader one\n(first match wins); `group: \"\"` is the core group only; Secrets, ConfigMaps and TokenReviews at\nRequest/RequestResponse; high-volume read-only calls not reduced.\nExit code 0 when clean or only warnings (1 with --deny-warnings), 1 on errors.")]
+    #[command(
+        after_help = "Examples:\n  klab audit policy lint /etc/kubernetes/audit-policy.yaml\n  klab audit policy lint policy.yaml --deny-warnings -o json\n\nChecks: RequestReceived not omitted; no catch-all rule; a rule shadowed by an earlier broader one\n(first match wins); `group: \"\"` is the core group only; Secrets, ConfigMaps and TokenReviews at\nRequest/RequestResponse; high-volume read-only calls not reduced.\nExit code 0 when clean or only warnings (1 with --deny-warnings), 1 on errors."
+    )]
     Lint(PolicyLintArgs),
 }
 
@@ -162,7 +170,13 @@ fn fail(e: AuditError) -> Failure {
 fn bound(what: &'static str, s: &Option<String>) -> Result<Option<i64>, Failure> {
     match s {
         None => Ok(None),
-        Some(v) => time::parse_bound(v).map(Some).ok_or_else(|| fail(AuditError::BadArgument { what, value: v.clone(), expected: "an RFC 3339 time like 2024-05-01T10:00:00Z, or a date like 2024-05-01".into() })),
+        Some(v) => time::parse_bound(v).map(Some).ok_or_else(|| {
+            fail(AuditError::BadArgument {
+                what,
+                value: v.clone(),
+                expected: "an RFC 3339 time like 2024-05-01T10:00:00Z, or a date like 2024-05-01".into(),
+            })
+        }),
     }
 }
 
@@ -313,7 +327,8 @@ fn run_timeline(g: &Global, a: &TimelineArgs) -> Outcome {
     let (filter, read) = selection(&a.select)?;
     let object = a.object.as_deref().map(str::parse::<ObjectSel>).transpose().map_err(fail)?;
     let srcs = sources(&a.files).map_err(fail)?;
-    let t = timeline(&srcs, &TimelineOptions { filter, object, all_verbs: a.all_verbs, limit: a.limit, read }).map_err(fail)?;
+    let t = timeline(&srcs, &TimelineOptions { filter, object, all_verbs: a.all_verbs, limit: a.limit, read })
+        .map_err(fail)?;
     report_malformed(&t.read);
     if g.output == OutputFormat::Json {
         output::print_json(&json!({ "entries": t.entries, "total": t.total }))?;
@@ -342,7 +357,15 @@ pub fn timeline_table(t: &Timeline) -> String {
                 (false, false) => format!("{} {}/{}", e.resource, e.namespace, e.name),
             };
             let why: String = e.why.chars().take(100).collect();
-            vec![e.time.clone(), code, who, e.verb.clone(), target, e.latency_ms.map_or("-".into(), duration), paint(DIM, why)]
+            vec![
+                e.time.clone(),
+                code,
+                who,
+                e.verb.clone(),
+                target,
+                e.latency_ms.map_or("-".into(), duration),
+                paint(DIM, why),
+            ]
         })
         .collect();
     let mut out = output::table(&["TIME", "CODE", "USER", "VERB", "OBJECT", "LATENCY", "WHY"], &rows);
@@ -366,14 +389,19 @@ fn run_lint(g: &Global, a: &PolicyLintArgs) -> Outcome {
     let mut all = Vec::new();
     for f in &a.files {
         let name = f.display().to_string();
-        let text = std::fs::read(f).map_err(|e| Failure::new(exit::FAILED, format!("{name}: cannot read: {e}")).help("give the path of an audit policy YAML file"))?;
+        let text = std::fs::read(f).map_err(|e| {
+            Failure::new(exit::FAILED, format!("{name}: cannot read: {e}"))
+                .help("give the path of an audit policy YAML file")
+        })?;
         let text = String::from_utf8_lossy(&text);
         all.extend(lint::lint(&name, &text));
     }
     let errors = all.iter().filter(|d| d.is_error()).count();
     let warnings = all.len() - errors;
     if g.output == OutputFormat::Json {
-        output::print_json(&json!({ "files": a.files.len(), "errors": errors, "warnings": warnings, "diagnostics": all }))?;
+        output::print_json(
+            &json!({ "files": a.files.len(), "errors": errors, "warnings": warnings, "diagnostics": all }),
+        )?;
     } else {
         for d in &all {
             let text = d.to_string();
@@ -384,7 +412,13 @@ fn run_lint(g: &Global, a: &PolicyLintArgs) -> Outcome {
             anstream::print!("{}", text.replacen(label, &paint(style, label), 1));
         }
         let summary = format!("{} policy file(s) checked: {errors} error(s), {warnings} warning(s)", a.files.len());
-        let style = if errors > 0 { RED } else if warnings > 0 { YELLOW } else { GREEN };
+        let style = if errors > 0 {
+            RED
+        } else if warnings > 0 {
+            YELLOW
+        } else {
+            GREEN
+        };
         anstream::println!("{}", paint(style, summary));
     }
     Ok(if errors > 0 || (a.deny_warnings && warnings > 0) { exit::FAILED } else { exit::OK })
@@ -403,11 +437,15 @@ fn parse_size(s: &str) -> Option<u64> {
 }
 
 fn run_generate(a: &GenerateArgs) -> Outcome {
-    let bytes = parse_size(&a.size).ok_or_else(|| Failure::new(exit::USAGE, format!("bad size `{}`", a.size)).help("write a number of bytes, or with a unit: 500K, 64M, 1G"))?;
+    let bytes = parse_size(&a.size).ok_or_else(|| {
+        Failure::new(exit::USAGE, format!("bad size `{}`", a.size))
+            .help("write a number of bytes, or with a unit: 500K, 64M, 1G")
+    })?;
     let opts = GenOptions { bytes, seed: a.seed, ..GenOptions::default() };
     let written = match &a.out {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|e| Failure::new(exit::FAILED, format!("{}: cannot create: {e}", p.display())))?;
+            let f = std::fs::File::create(p)
+                .map_err(|e| Failure::new(exit::FAILED, format!("{}: cannot create: {e}", p.display())))?;
             let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
             generate(&mut w, &opts).and_then(|s| w.flush().map(|_| s))
         }
@@ -419,7 +457,13 @@ fn run_generate(a: &GenerateArgs) -> Outcome {
     match written {
         Ok(s) => {
             if let Some(p) = &a.out {
-                anstream::eprintln!("{} {} event(s), {} bytes → {}", paint(CYAN, "wrote"), s.events, s.bytes, p.display());
+                anstream::eprintln!(
+                    "{} {} event(s), {} bytes → {}",
+                    paint(CYAN, "wrote"),
+                    s.events,
+                    s.bytes,
+                    p.display()
+                );
             }
             Ok(exit::OK)
         }

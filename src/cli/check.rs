@@ -17,9 +17,10 @@ use crate::session::state::{read_json, write_json};
 
 pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
     let dir = lab_dir(g);
-    let mut session: Session = read_json(&dir.session_file())
-        .map_err(state_failure)?
-        .ok_or_else(|| Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab)).help("start one with `klab drill <id>`"))?;
+    let mut session: Session = read_json(&dir.session_file()).map_err(state_failure)?.ok_or_else(|| {
+        Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab))
+            .help("start one with `klab drill <id>`")
+    })?;
     let rt = super::runtime()?;
     let results: Vec<CheckResult> = rt.block_on(async {
         let lab = Lab::open(&target(g), &dir, false).await.map_err(lab_failure)?;
@@ -43,7 +44,15 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
     session.check_attempts.push(CheckAttempt {
         at: journal::now(),
         passed: fixed,
-        results: results.iter().map(|r| CheckOutcome { id: r.id.clone(), role: r.role, passed: r.verdict.passed, reason: r.verdict.reason.clone() }).collect(),
+        results: results
+            .iter()
+            .map(|r| CheckOutcome {
+                id: r.id.clone(),
+                role: r.role,
+                passed: r.verdict.passed,
+                reason: r.verdict.reason.clone(),
+            })
+            .collect(),
     });
     if fixed && session.fixed_at.is_none() {
         session.fixed_at = Some(journal::now());
@@ -63,7 +72,8 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
                 })
                 .collect(),
         };
-        std::fs::write(path, junit::render(&[suite])).map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(path, junit::render(&[suite]))
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
     }
     if g.output == OutputFormat::Json {
         output::print_json(&serde_json::json!({"scenario": session.scenario, "fixed": fixed, "results": results}))?;
@@ -85,7 +95,13 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
         }
         anstream::println!();
         if fixed {
-            anstream::println!("{}", paint(GREEN, "The cluster works again. Name the causes with `klab diagnose` (coming) or read the debrief."));
+            anstream::println!(
+                "{}",
+                paint(
+                    GREEN,
+                    "The cluster works again. Name the causes with `klab diagnose` (coming) or read the debrief."
+                )
+            );
         } else {
             anstream::println!("{}", paint(RED, "Not fixed yet."));
         }

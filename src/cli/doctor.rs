@@ -1,8 +1,8 @@
 //! `klab doctor`: what is installed, what is missing, and how to get it.
 
+use super::Outcome;
 use super::args::{Global, OutputFormat};
 use super::output::{self, GREEN, RED, paint};
-use super::Outcome;
 use crate::cluster::doctor;
 use crate::exit;
 

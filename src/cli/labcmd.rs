@@ -52,33 +52,56 @@ async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
         return Ok(false);
     }
     if !g.lab.starts_with("klab") {
-        return Err(Failure::new(exit::USAGE, format!("lab name `{}` must start with `klab`", g.lab)).help("e.g. --lab klab-team1"));
+        return Err(Failure::new(exit::USAGE, format!("lab name `{}` must start with `klab`", g.lab))
+            .help("e.g. --lab klab-team1"));
     }
     let dir = lab_dir(g);
     dir.ensure().map_err(state_failure)?;
     let audit_dir = dir.path("audit");
     let audit_log_dir = dir.path("audit-log");
-    std::fs::create_dir_all(&audit_dir).and_then(|_| std::fs::create_dir_all(&audit_log_dir)).map_err(|e| Failure::new(exit::FAILED, format!("cannot create {}: {e}", audit_dir.display())))?;
+    std::fs::create_dir_all(&audit_dir)
+        .and_then(|_| std::fs::create_dir_all(&audit_log_dir))
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot create {}: {e}", audit_dir.display())))?;
     let cat = Catalog::builtin();
-    let policy = cat.template("audit-policy.yaml").ok_or_else(|| Failure::new(exit::FAILED, "templates/audit-policy.yaml is missing"))?;
+    let policy = cat
+        .template("audit-policy.yaml")
+        .ok_or_else(|| Failure::new(exit::FAILED, "templates/audit-policy.yaml is missing"))?;
     std::fs::write(audit_dir.join("policy.yaml"), policy).map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-    let tpl = cat.template("kind-config.yaml.tera").ok_or_else(|| Failure::new(exit::FAILED, "templates/kind-config.yaml.tera is missing"))?;
+    let tpl = cat
+        .template("kind-config.yaml.tera")
+        .ok_or_else(|| Failure::new(exit::FAILED, "templates/kind-config.yaml.tera is missing"))?;
     let mut ctx = tera::Context::new();
     ctx.insert("name", &g.lab);
     ctx.insert("nodes", &nodes);
     ctx.insert("workers", &(nodes.max(1) - 1));
     ctx.insert("audit_dir", &audit_dir.display().to_string());
     ctx.insert("audit_log_dir", &audit_log_dir.display().to_string());
-    let config = tera::Tera::default().render_str(tpl, &ctx, false).map_err(|e| Failure::new(exit::FAILED, format!("kind config template: {e}")))?;
+    let config = tera::Tera::default()
+        .render_str(tpl, &ctx, false)
+        .map_err(|e| Failure::new(exit::FAILED, format!("kind config template: {e}")))?;
     let config_path = dir.path("kind-config.yaml");
     std::fs::write(&config_path, config).map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
-    say(&format!("{} creating lab `{}` with {nodes} node(s) (kind create cluster; this takes a minute or two)…", paint(BOLD, "→"), g.lab));
+    say(&format!(
+        "{} creating lab `{}` with {nodes} node(s) (kind create cluster; this takes a minute or two)…",
+        paint(BOLD, "→"),
+        g.lab
+    ));
     kind.create(&g.lab, &config_path, g.kubeconfig.as_deref()).await.map_err(lab_failure)?;
     let t = target(g);
-    let kube = crate::cluster::kube::Kube::connect(g.kubeconfig.as_deref(), &t.context()).await.map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
+    let kube = crate::cluster::kube::Kube::connect(g.kubeconfig.as_deref(), &t.context())
+        .await
+        .map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
     write_marker(&kube, &g.lab).await.map_err(|e| Failure::new(exit::CLUSTER, format!("cannot mark the lab: {e}")))?;
     let uid = cluster_uid(&kube).await.map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
-    let rec = LabRecord { name: g.lab.clone(), context: t.context(), kubeconfig: g.kubeconfig.clone(), cluster_uid: uid, nodes, created_at: journal::now(), adopted: false };
+    let rec = LabRecord {
+        name: g.lab.clone(),
+        context: t.context(),
+        kubeconfig: g.kubeconfig.clone(),
+        cluster_uid: uid,
+        nodes,
+        created_at: journal::now(),
+        adopted: false,
+    };
     write_json(&dir.lab_file(), &rec).map_err(state_failure)?;
     wait_control_plane_visible(&kube).await;
     say(&format!("{} lab `{}` is up (context {})", paint(GREEN, "✓"), g.lab, t.context()));
@@ -92,13 +115,22 @@ async fn wait_control_plane_visible(kube: &crate::cluster::kube::Kube) {
     let mut last = start;
     while start.elapsed() < Duration::from_secs(240) {
         if let Ok(pods) = kube.list("v1", "Pod", Some("kube-system"), Some("tier=control-plane"), None).await {
-            let names: Vec<String> = pods.iter().filter_map(|p| p.pointer("/metadata/labels/component").and_then(|v| v.as_str()).map(str::to_string)).collect();
-            if ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].iter().all(|c| names.iter().any(|n| n == c)) {
+            let names: Vec<String> = pods
+                .iter()
+                .filter_map(|p| p.pointer("/metadata/labels/component").and_then(|v| v.as_str()).map(str::to_string))
+                .collect();
+            if ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"]
+                .iter()
+                .all(|c| names.iter().any(|n| n == c))
+            {
                 return;
             }
         }
         if last.elapsed() > Duration::from_secs(15) {
-            say(&format!("  waiting for the control plane's pods to show in the API ({}s)…", start.elapsed().as_secs()));
+            say(&format!(
+                "  waiting for the control plane's pods to show in the API ({}s)…",
+                start.elapsed().as_secs()
+            ));
             last = std::time::Instant::now();
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -111,7 +143,13 @@ pub fn up(g: &Global, a: &UpArgs) -> Outcome {
         let created = ensure_lab(g, a.nodes).await?;
         if !created {
             let lab = Lab::open(&target(g), &lab_dir(g), true).await.map_err(lab_failure)?;
-            say(&format!("{} lab `{}` already exists ({} node(s) pinned as kube-system UID {})", paint(GREEN, "✓"), g.lab, lab.nodes.nodes().await.map(|n| n.len()).unwrap_or(0), lab.record.cluster_uid));
+            say(&format!(
+                "{} lab `{}` already exists ({} node(s) pinned as kube-system UID {})",
+                paint(GREEN, "✓"),
+                g.lab,
+                lab.nodes.nodes().await.map(|n| n.len()).unwrap_or(0),
+                lab.record.cluster_uid
+            ));
         }
         Ok(exit::OK)
     })
@@ -127,7 +165,11 @@ pub fn down(g: &Global) -> Outcome {
         if existing.iter().any(|c| c == &g.lab) {
             let rec: Option<LabRecord> = read_json(&dir.lab_file()).map_err(state_failure)?;
             if rec.is_none() && g.override_context.is_none() {
-                return Err(Failure::new(exit::REFUSED, format!("kind cluster `{}` was not created by klab (no lab record)", g.lab)).help("delete it with `kind delete cluster --name …` yourself if you mean it"));
+                return Err(Failure::new(
+                    exit::REFUSED,
+                    format!("kind cluster `{}` was not created by klab (no lab record)", g.lab),
+                )
+                .help("delete it with `kind delete cluster --name …` yourself if you mean it"));
             }
             say(&format!("→ deleting lab `{}`…", g.lab));
             kind.delete(&g.lab, g.kubeconfig.as_deref()).await.map_err(lab_failure)?;
@@ -141,36 +183,60 @@ pub fn down(g: &Global) -> Outcome {
 /// What templates must know of the lab (node names, DNS), read from the live lab.
 pub(crate) async fn lab_vars(lab: &Lab, nodes: u8) -> LabVars {
     let mut vars = LabVars::new(&lab.target.name, nodes);
-    if let Ok(list) = lab.nodes.nodes().await {
-        if !list.is_empty() {
-            vars.nodes = list.iter().map(|n| n.name.clone()).collect();
-            vars.control_plane = list.iter().find(|n| n.role == "control-plane").map(|n| n.name.clone()).unwrap_or(vars.control_plane);
-            vars.workers = list.iter().filter(|n| n.role != "control-plane").map(|n| n.name.clone()).collect();
-        }
+    if let Ok(list) = lab.nodes.nodes().await
+        && !list.is_empty()
+    {
+        vars.nodes = list.iter().map(|n| n.name.clone()).collect();
+        vars.control_plane =
+            list.iter().find(|n| n.role == "control-plane").map(|n| n.name.clone()).unwrap_or(vars.control_plane);
+        vars.workers = list.iter().filter(|n| n.role != "control-plane").map(|n| n.name.clone()).collect();
     }
     if let Ok(kube) = lab.kube() {
-        let dns = ObjKey { api_version: "v1".into(), kind: "Service".into(), namespace: Some("kube-system".into()), name: "kube-dns".into() };
+        let dns = ObjKey {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: Some("kube-system".into()),
+            name: "kube-dns".into(),
+        };
         if let Ok(None) = kube.get(&dns).await {
-            let svc = ObjKey { api_version: "v1".into(), kind: "Service".into(), namespace: Some("default".into()), name: "kubernetes".into() };
-            if let Ok(Some(s)) = kube.get(&svc).await {
-                if let Some(ip) = s.pointer("/spec/clusterIP").and_then(|v| v.as_str()) {
-                    vars = vars.without_dns(ip);
-                }
+            let svc = ObjKey {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                namespace: Some("default".into()),
+                name: "kubernetes".into(),
+            };
+            if let Ok(Some(s)) = kube.get(&svc).await
+                && let Some(ip) = s.pointer("/spec/clusterIP").and_then(|v| v.as_str())
+            {
+                vars = vars.without_dns(ip);
             }
         }
     }
     vars
 }
 
-pub(crate) async fn plan_for(cat: &Catalog, lab: &Lab, id: &str, set: &[(String, String)], variant: Option<&str>) -> Result<Plan, Failure> {
+pub(crate) async fn plan_for(
+    cat: &Catalog,
+    lab: &Lab,
+    id: &str,
+    set: &[(String, String)],
+    variant: Option<&str>,
+) -> Result<Plan, Failure> {
     let e = find_scenario(cat, id)?;
     let choice = match variant {
         Some(v) => VariantChoice::Named(v.to_string()),
         None if e.item.variants.is_empty() => VariantChoice::Default,
         None => match lab.kube() {
             Ok(k) => match k.server_version().await {
-                Ok((v, _)) => VariantChoice::ForServer(MinorVersion::parse(&v).map_err(|m| Failure::new(exit::CLUSTER, m))?),
-                Err(e) => return Err(Failure::new(exit::CLUSTER, format!("cannot read the server version to pick a variant: {e}"))),
+                Ok((v, _)) => {
+                    VariantChoice::ForServer(MinorVersion::parse(&v).map_err(|m| Failure::new(exit::CLUSTER, m))?)
+                }
+                Err(e) => {
+                    return Err(Failure::new(
+                        exit::CLUSTER,
+                        format!("cannot read the server version to pick a variant: {e}"),
+                    ));
+                }
             },
             Err(e) => return Err(Failure::new(exit::CLUSTER, e.to_string())),
         },
@@ -279,8 +345,21 @@ pub fn reset(g: &Global) -> Outcome {
         let inj = Injector { lab: &lab, nodes, progress: &progress };
         say(&format!("→ undoing {} change(s), last first", pending.len()));
         let mut failed = 0;
+        // An apiserver that answered when reset began and stops answering while reset restores
+        // its own manifest is restarting: wait for it (bounded) instead of giving up.
+        let mut api_patience = if lab.kube_error.is_none() { Duration::from_secs(120) } else { Duration::ZERO };
         for (seq, idx, item) in pending {
-            match inj.undo(&item).await {
+            let mut result = inj.undo(&item).await;
+            while let Err(msg) = &result {
+                let transient = msg.contains("cannot reach the apiserver") || msg.contains("did not answer");
+                if !transient || api_patience.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                api_patience = api_patience.saturating_sub(Duration::from_secs(3));
+                result = inj.undo(&item).await;
+            }
+            match result {
                 Ok(msg) => {
                     j.append(Record::Undone { seq, item: idx, at: journal::now() }).map_err(state_failure)?;
                     say(&format!("  {} {msg}", paint(GREEN, "✓")));
@@ -308,11 +387,19 @@ pub fn status(g: &Global, cat: &Catalog) -> Outcome {
     let j = Journal::open(&dir.journal_file()).map_err(state_failure)?;
     let pending = j.pending_undo();
     if g.output == OutputFormat::Json {
-        output::print_json(&serde_json::json!({"lab": rec, "session": session, "pendingUndo": pending.iter().map(|(_, _, u)| u.describe()).collect::<Vec<_>>()}))?;
+        output::print_json(
+            &serde_json::json!({"lab": rec, "session": session, "pendingUndo": pending.iter().map(|(_, _, u)| u.describe()).collect::<Vec<_>>()}),
+        )?;
         return Ok(exit::OK);
     }
     match &rec {
-        Some(r) => anstream::println!("lab {} (context {}, kube-system UID {}{})", paint(BOLD, &r.name), r.context, r.cluster_uid, if r.adopted { ", adopted with --i-know-context" } else { "" }),
+        Some(r) => anstream::println!(
+            "lab {} (context {}, kube-system UID {}{})",
+            paint(BOLD, &r.name),
+            r.context,
+            r.cluster_uid,
+            if r.adopted { ", adopted with --i-know-context" } else { "" }
+        ),
         None => anstream::println!("lab {}: not created by klab here (`klab up`)", g.lab),
     }
     match &session {
@@ -325,10 +412,21 @@ pub fn status(g: &Global, cat: &Catalog) -> Outcome {
             }
             if let Some(t) = s.injected_at.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok()) {
                 let mins = (jiff::Timestamp::now().as_second() - t.as_second()) / 60;
-                let limit = cat.scenario(&s.scenario).map(|e| e.item.metadata.time_limit.to_string()).unwrap_or_default();
-                anstream::println!("injected {mins} min ago (time limit {limit}); hints taken: {}; check attempts: {}", s.hints_taken.len(), s.check_attempts.len());
+                let limit =
+                    cat.scenario(&s.scenario).map(|e| e.item.metadata.time_limit.to_string()).unwrap_or_default();
+                anstream::println!(
+                    "injected {mins} min ago (time limit {limit}); hints taken: {}; check attempts: {}",
+                    s.hints_taken.len(),
+                    s.check_attempts.len()
+                );
             } else {
-                anstream::println!("{}", paint(YELLOW, "injection did not finish (see the journal below); `klab reset` undoes what was done"));
+                anstream::println!(
+                    "{}",
+                    paint(
+                        YELLOW,
+                        "injection did not finish (see the journal below); `klab reset` undoes what was done"
+                    )
+                );
             }
         }
     }

@@ -1,17 +1,20 @@
 //! `klab lint`: prints every diagnostic, then a one-line summary.
 
+use super::Outcome;
 use super::args::{Global, LintArgs, OutputFormat};
 use super::output::{self, GREEN, RED, YELLOW, paint};
-use super::Outcome;
 use crate::exit;
 use crate::scenario::catalog::{Catalog, Origin};
 use crate::scenario::diag::Severity;
 use crate::scenario::lint;
 use std::path::PathBuf;
 
+/// Which loaded files the user asked to lint.
+type Selector = Box<dyn Fn(&crate::scenario::catalog::Source) -> bool>;
+
 pub fn run(g: &Global, a: &LintArgs) -> Outcome {
     // The built-in checks are always there to be referenced; the linted files are added on top.
-    let (cat, selected): (Catalog, Box<dyn Fn(&crate::scenario::catalog::Source) -> bool>) = if a.paths.is_empty() {
+    let (cat, selected): (Catalog, Selector) = if a.paths.is_empty() {
         (Catalog::load(&g.catalog), Box::new(|_| true))
     } else {
         let mut cat = Catalog::load(&g.catalog);
@@ -46,10 +49,8 @@ pub fn run(g: &Global, a: &LintArgs) -> Outcome {
             };
             anstream::print!("{}", text.replacen(label, &paint(style, label), 1));
         }
-        let summary = format!(
-            "{} file(s) checked: {} error(s), {} warning(s)",
-            report.files, report.errors, report.warnings
-        );
+        let summary =
+            format!("{} file(s) checked: {} error(s), {} warning(s)", report.files, report.errors, report.warnings);
         let style = if report.errors > 0 { RED } else { GREEN };
         anstream::println!("{}", paint(style, summary));
     }

@@ -1,8 +1,8 @@
 //! `klab list`: the catalog at a glance.
 
+use super::Outcome;
 use super::args::{Global, ListArgs, OutputFormat};
 use super::output::{self, DIM, paint};
-use super::Outcome;
 use crate::exit;
 use crate::scenario::catalog::Catalog;
 use serde::Serialize;
@@ -47,7 +47,15 @@ pub fn run(g: &Global, cat: &Catalog, a: &ListArgs) -> Outcome {
     } else {
         let table: Vec<Vec<String>> = rows
             .iter()
-            .map(|r| vec![r.id.to_string(), r.difficulty.to_string(), r.time_limit.clone(), r.tags.join(","), r.title.to_string()])
+            .map(|r| {
+                vec![
+                    r.id.to_string(),
+                    r.difficulty.to_string(),
+                    r.time_limit.clone(),
+                    short_tags(r.tags),
+                    r.title.to_string(),
+                ]
+            })
             .collect();
         anstream::print!("{}", output::table(&["ID", "DIFFICULTY", "TIME", "TAGS", "TITLE"], &table));
         if rows.is_empty() {
@@ -55,7 +63,27 @@ pub fn run(g: &Global, cat: &Catalog, a: &ListArgs) -> Outcome {
         }
     }
     for d in &cat.diagnostics {
-        anstream::eprintln!("{} {} does not load (run `klab lint` for details)", paint(output::YELLOW, "warning:"), d.file);
+        anstream::eprintln!(
+            "{} {} does not load (run `klab lint` for details)",
+            paint(output::YELLOW, "warning:"),
+            d.file
+        );
     }
     Ok(exit::OK)
+}
+
+/// The tags that fit a table column; `-o json` has them all.
+fn short_tags(tags: &[String]) -> String {
+    let mut out = String::new();
+    for (i, t) in tags.iter().enumerate() {
+        if out.len() + t.len() + 1 > 40 {
+            out.push_str(&format!(",+{}", tags.len() - i));
+            break;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(t);
+    }
+    out
 }

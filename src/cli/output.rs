@@ -34,7 +34,8 @@ pub fn print_failure(f: &Failure) {
 }
 
 pub fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(v).map_err(|e| Failure::new(crate::exit::FAILED, format!("cannot write JSON: {e}")))?;
+    let text = serde_json::to_string_pretty(v)
+        .map_err(|e| Failure::new(crate::exit::FAILED, format!("cannot write JSON: {e}")))?;
     anstream::println!("{text}");
     Ok(())
 }

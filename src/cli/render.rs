@@ -51,11 +51,22 @@ fn indent(text: &str, by: usize) -> String {
 /// The human form of a plan; held by snapshot tests, so keep it stable.
 pub fn render_text(p: &Plan) -> String {
     let mut o = String::new();
-    o.push_str(&format!("{} {}\n", paint(BOLD, format!("Plan for {}", p.scenario)), paint(DIM, format!("— {}", p.title))));
+    o.push_str(&format!(
+        "{} {}\n",
+        paint(BOLD, format!("Plan for {}", p.scenario)),
+        paint(DIM, format!("— {}", p.title))
+    ));
     if let Some(v) = &p.variant {
-        o.push_str(&format!("variant: {v}{}\n", p.variant_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()));
+        o.push_str(&format!(
+            "variant: {v}{}\n",
+            p.variant_reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        ));
     }
-    let params: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))).collect();
+    let params: Vec<String> = p
+        .params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .collect();
     o.push_str(&format!("params: {}\n", if params.is_empty() { "(none)".into() } else { params.join(", ") }));
     let pr = &p.profile;
     o.push_str(&format!(

@@ -41,7 +41,11 @@ impl<'a> Briefing<'a> {
     }
 
     pub fn print(&self) {
-        anstream::println!("{} {}", paint(BOLD, self.title), paint(DIM, format!("({}, {}, time limit {})", self.id, self.difficulty, self.time_limit)));
+        anstream::println!(
+            "{} {}",
+            paint(BOLD, self.title),
+            paint(DIM, format!("({}, {}, time limit {})", self.id, self.difficulty, self.time_limit))
+        );
         anstream::println!();
         for l in self.story.trim_end().lines() {
             anstream::println!("  {l}");
@@ -54,7 +58,13 @@ impl<'a> Briefing<'a> {
             }
         }
         anstream::println!();
-        anstream::println!("{}", paint(DIM, format!("tags: {} · {} hint(s) available with `klab hint`", self.tags.join(", "), self.hints_available)));
+        anstream::println!(
+            "{}",
+            paint(
+                DIM,
+                format!("tags: {} · {} hint(s) available with `klab hint`", self.tags.join(", "), self.hints_available)
+            )
+        );
         if let Some(l) = self.limitations {
             anstream::println!("{}", paint(DIM, format!("note: {l}")));
         }
@@ -78,11 +88,21 @@ pub fn run(g: &Global, cat: &Catalog, a: &ShowArgs) -> Outcome {
         anstream::println!("{}", paint(output::RED, "SPOILERS"));
         anstream::println!("{}", paint(BOLD, "Faults:"));
         for f in &s.faults {
-            anstream::println!("  - {} ({}){}", f.id.value, f.action.kind(), f.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+            anstream::println!(
+                "  - {} ({}){}",
+                f.id.value,
+                f.action.kind(),
+                f.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            );
         }
         anstream::println!("{}", paint(BOLD, "Causes:"));
         for c in &s.diagnosis.causes {
-            anstream::println!("  - {}: {} [faults: {}]", c.id.value, c.summary, c.faults.iter().map(|f| f.value.as_str()).collect::<Vec<_>>().join(", "));
+            anstream::println!(
+                "  - {}: {} [faults: {}]",
+                c.id.value,
+                c.summary,
+                c.faults.iter().map(|f| f.value.as_str()).collect::<Vec<_>>().join(", ")
+            );
         }
         anstream::println!("{}", paint(BOLD, "Red herrings:"));
         for r in &s.diagnosis.red_herrings {
@@ -94,7 +114,12 @@ pub fn run(g: &Global, cat: &Catalog, a: &ShowArgs) -> Outcome {
         }
         anstream::println!("{}", paint(BOLD, "Solution:"));
         for st in &s.solution {
-            anstream::println!("  - {} ({}){}", st.id.value, st.action.kind(), st.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+            anstream::println!(
+                "  - {} ({}){}",
+                st.id.value,
+                st.action.kind(),
+                st.description.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+            );
         }
         anstream::println!("{}", paint(BOLD, "Debrief:"));
         for l in s.debrief.trim_end().lines() {

@@ -13,9 +13,10 @@ use crate::session::record::{HintTaken, Session};
 use crate::session::state::{LabLock, read_json, write_json};
 
 fn session(g: &Global) -> Result<Session, Failure> {
-    read_json(&lab_dir(g).session_file())
-        .map_err(state_failure)?
-        .ok_or_else(|| Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab)).help("start one with `klab drill <id>`"))
+    read_json(&lab_dir(g).session_file()).map_err(state_failure)?.ok_or_else(|| {
+        Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab))
+            .help("start one with `klab drill <id>`")
+    })
 }
 
 pub fn hint(g: &Global, cat: &Catalog) -> Outcome {
@@ -23,12 +24,19 @@ pub fn hint(g: &Global, cat: &Catalog) -> Outcome {
     let e = find_scenario(cat, &s.scenario)?;
     let next = s.hints_taken.len();
     let Some(h) = e.item.hints.get(next) else {
-        anstream::println!("No more hints: you have seen all {}. `klab solve` gives up and shows the solution.", e.item.hints.len());
+        anstream::println!(
+            "No more hints: you have seen all {}. `klab solve` gives up and shows the solution.",
+            e.item.hints.len()
+        );
         return Ok(exit::OK);
     };
     s.hints_taken.push(HintTaken { index: next, cost: h.cost, at: journal::now() });
     write_json(&lab_dir(g).session_file(), &s).map_err(state_failure)?;
-    anstream::println!("{} {}", paint(BOLD, format!("Hint {}/{} (−{} points):", next + 1, e.item.hints.len(), h.cost)), h.text.trim());
+    anstream::println!(
+        "{} {}",
+        paint(BOLD, format!("Hint {}/{} (−{} points):", next + 1, e.item.hints.len(), h.cost)),
+        h.text.trim()
+    );
     Ok(exit::OK)
 }
 
@@ -47,7 +55,10 @@ pub fn solve(g: &Global, cat: &Catalog) -> Outcome {
         let mut j = Journal::open(&dir.journal_file()).map_err(state_failure)?;
         anstream::eprintln!("{} applying the reference solution", paint(BOLD, "→"));
         for st in &plan.solution {
-            let ev = inj.run_step(&mut j, st).await.map_err(|err| Failure::new(exit::CLUSTER, err.to_string()).help("the lab may need `klab reset`"))?;
+            let ev = inj
+                .run_step(&mut j, st)
+                .await
+                .map_err(|err| Failure::new(exit::CLUSTER, err.to_string()).help("the lab may need `klab reset`"))?;
             anstream::eprintln!("  {} {} {}", paint(GREEN, "✓"), st.id, paint(DIM, ev));
         }
         Ok::<(), Failure>(())
@@ -57,10 +68,18 @@ pub fn solve(g: &Global, cat: &Catalog) -> Outcome {
     anstream::println!();
     anstream::println!("{}", paint(BOLD, "Debrief"));
     for c in &e.item.diagnosis.causes {
-        anstream::println!("  cause: {}{}", c.summary, if c.explanation.is_empty() { String::new() } else { format!(" — {}", c.explanation.trim()) });
+        anstream::println!(
+            "  cause: {}{}",
+            c.summary,
+            if c.explanation.is_empty() { String::new() } else { format!(" — {}", c.explanation.trim()) }
+        );
     }
     for r in &e.item.diagnosis.red_herrings {
-        anstream::println!("  red herring: {}{}", r.summary, if r.explanation.is_empty() { String::new() } else { format!(" — {}", r.explanation.trim()) });
+        anstream::println!(
+            "  red herring: {}{}",
+            r.summary,
+            if r.explanation.is_empty() { String::new() } else { format!(" — {}", r.explanation.trim()) }
+        );
     }
     anstream::println!();
     for l in e.item.debrief.trim_end().lines() {
@@ -69,6 +88,8 @@ pub fn solve(g: &Global, cat: &Catalog) -> Outcome {
     for r in &e.item.references {
         anstream::println!("  - {}: {}", r.title, r.url);
     }
-    anstream::println!("\nScore for this drill: 0 (solved by klab). `klab check` confirms the fix; `klab reset` restores the lab.");
+    anstream::println!(
+        "\nScore for this drill: 0 (solved by klab). `klab check` confirms the fix; `klab reset` restores the lab."
+    );
     Ok(exit::OK)
 }

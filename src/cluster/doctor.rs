@@ -31,33 +31,46 @@ async fn probe(name: &'static str, argv: &[&str], fix: &str) -> ToolStatus {
             ToolStatus { name, ok: true, version: Some(v.clone()), detail: v, fix: None }
         }
         Ok(o) => ToolStatus { name, ok: false, version: None, detail: o.reason(), fix: Some(fix.to_string()) },
-        Err(e @ RunError::NotFound { .. }) => ToolStatus { name, ok: false, version: None, detail: e.to_string(), fix: Some(fix.to_string()) },
+        Err(e @ RunError::NotFound { .. }) => {
+            ToolStatus { name, ok: false, version: None, detail: e.to_string(), fix: Some(fix.to_string()) }
+        }
         Err(e) => ToolStatus { name, ok: false, version: None, detail: e.to_string(), fix: Some(fix.to_string()) },
     }
 }
 
 pub async fn check() -> DoctorReport {
     let (client, engine, kind, kubectl) = tokio::join!(
-        probe("docker", &["docker", "version", "--format", "{{.Client.Version}}"], "install Docker: https://docs.docker.com/engine/install/"),
+        probe(
+            "docker",
+            &["docker", "version", "--format", "{{.Client.Version}}"],
+            "install Docker: https://docs.docker.com/engine/install/"
+        ),
         probe(
             "docker engine",
             &["docker", "version", "--format", "{{.Server.Version}}"],
             "start the Docker engine (e.g. `sudo systemctl start docker`) and check that your user may use it (`docker ps`)"
         ),
-        probe("kind", &["kind", "version"], "install kind v0.24 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"),
-        probe("kubectl", &["kubectl", "version", "--client", "-o", "yaml"], "install kubectl: https://kubernetes.io/docs/tasks/tools/"),
+        probe(
+            "kind",
+            &["kind", "version"],
+            "install kind v0.24 or newer: https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
+        ),
+        probe(
+            "kubectl",
+            &["kubectl", "version", "--client", "-o", "yaml"],
+            "install kubectl: https://kubernetes.io/docs/tasks/tools/"
+        ),
     );
     let mut kubectl = kubectl;
     if kubectl.ok {
         // `-o yaml` prints several lines; keep the gitVersion.
         let args = process::argv(["kubectl", "version", "--client", "-o", "json"]);
-        if let Ok(o) = process::run(&args, None, T).await {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&o.stdout) {
-                if let Some(gv) = v.pointer("/clientVersion/gitVersion").and_then(|x| x.as_str()) {
-                    kubectl.version = Some(gv.to_string());
-                    kubectl.detail = gv.to_string();
-                }
-            }
+        if let Ok(o) = process::run(&args, None, T).await
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&o.stdout)
+            && let Some(gv) = v.pointer("/clientVersion/gitVersion").and_then(|x| x.as_str())
+        {
+            kubectl.version = Some(gv.to_string());
+            kubectl.detail = gv.to_string();
         }
     }
     let tools = vec![client, engine, kind, kubectl];

@@ -21,7 +21,7 @@ pub enum KubeError {
     #[error("{kind} {name} not found")]
     NotFound { kind: String, name: String },
     /// The apiserver answered with a Status (the message is the apiserver's own).
-    #[error("apiserver answered {code} {reason}: {message}")]
+    #[error("apiserver answered {code}{}: {message}", if reason.is_empty() { String::new() } else { format!(" {reason}") })]
     Api { code: u16, reason: String, message: String },
     #[error("the apiserver did not answer within {0}s")]
     Timeout(u64),
@@ -127,7 +127,16 @@ pub struct Kube {
 }
 
 /// Fields the server owns; removed before an object is written back.
-const SERVER_FIELDS: &[&str] = &["resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"];
+const SERVER_FIELDS: &[&str] = &[
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+];
 
 pub fn strip_server_fields(obj: &mut Value) {
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -152,8 +161,10 @@ impl Kube {
     pub async fn connect(kubeconfig: Option<&std::path::Path>, context: &str) -> Result<Kube, KubeError> {
         let opts = kube::config::KubeConfigOptions { context: Some(context.to_string()), ..Default::default() };
         let kc = match kubeconfig {
-            Some(p) => kube::config::Kubeconfig::read_from(p).map_err(|e| KubeError::Other(format!("cannot read kubeconfig {}: {e}", p.display())))?,
-            None => kube::config::Kubeconfig::read().map_err(|e| KubeError::Other(format!("cannot read kubeconfig: {e}")))?,
+            Some(p) => kube::config::Kubeconfig::read_from(p)
+                .map_err(|e| KubeError::Other(format!("cannot read kubeconfig {}: {e}", p.display())))?,
+            None => kube::config::Kubeconfig::read()
+                .map_err(|e| KubeError::Other(format!("cannot read kubeconfig: {e}")))?,
         };
         let mut config = Config::from_custom_kubeconfig(kc, &opts)
             .await
@@ -161,7 +172,8 @@ impl Kube {
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(CALL_TIMEOUT);
         config.write_timeout = Some(CALL_TIMEOUT);
-        let client = Client::try_from(config).map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
+        let client =
+            Client::try_from(config).map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
         Ok(Kube { client, kinds: Arc::default(), timeout: CALL_TIMEOUT })
     }
 
@@ -203,8 +215,18 @@ impl Kube {
         })
     }
 
-    async fn list_api(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> Result<Api<DynamicObject>, KubeError> {
-        let key = ObjKey { api_version: api_version.into(), kind: kind.into(), namespace: namespace.map(str::to_string), name: String::new() };
+    async fn list_api(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Result<Api<DynamicObject>, KubeError> {
+        let key = ObjKey {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: namespace.map(str::to_string),
+            name: String::new(),
+        };
         let (ar, caps) = self.resource(&key).await?;
         Ok(match (caps.scope, namespace) {
             (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, &ar),
@@ -218,7 +240,14 @@ impl Kube {
         Ok(obj.map(|o| to_value(&o)))
     }
 
-    pub async fn list(&self, api_version: &str, kind: &str, namespace: Option<&str>, labels: Option<&str>, fields: Option<&str>) -> Result<Vec<Value>, KubeError> {
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        labels: Option<&str>,
+        fields: Option<&str>,
+    ) -> Result<Vec<Value>, KubeError> {
         let api = self.list_api(api_version, kind, namespace).await?;
         let mut lp = ListParams::default();
         if let Some(l) = labels {
@@ -244,7 +273,8 @@ impl Kube {
     }
 
     pub async fn create(&self, obj: &Value) -> Result<Value, KubeError> {
-        let key = ObjKey::of(obj).ok_or_else(|| KubeError::Other("object without apiVersion, kind or metadata.name".into()))?;
+        let key = ObjKey::of(obj)
+            .ok_or_else(|| KubeError::Other("object without apiVersion, kind or metadata.name".into()))?;
         let api = self.api(&key).await?;
         let d: DynamicObject = serde_json::from_value(obj.clone()).map_err(|e| KubeError::Other(e.to_string()))?;
         let created = timed(api.create(&PostParams::default(), &d), self.timeout).await?;
@@ -253,16 +283,17 @@ impl Kube {
 
     /// Create, or replace what is there (keeping the live resourceVersion).
     pub async fn apply(&self, obj: &Value) -> Result<Value, KubeError> {
-        let key = ObjKey::of(obj).ok_or_else(|| KubeError::Other("object without apiVersion, kind or metadata.name".into()))?;
+        let key = ObjKey::of(obj)
+            .ok_or_else(|| KubeError::Other("object without apiVersion, kind or metadata.name".into()))?;
         match self.get(&key).await? {
             None => self.create(obj).await,
             Some(live) => {
                 let mut desired = obj.clone();
                 strip_server_fields(&mut desired);
-                if let Some(rv) = live.pointer("/metadata/resourceVersion").cloned() {
-                    if let Some(m) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
-                        m.insert("resourceVersion".into(), rv);
-                    }
+                if let Some(rv) = live.pointer("/metadata/resourceVersion").cloned()
+                    && let Some(m) = desired.get_mut("metadata").and_then(Value::as_object_mut)
+                {
+                    m.insert("resourceVersion".into(), rv);
                 }
                 let api = self.api(&key).await?;
                 let d: DynamicObject = serde_json::from_value(desired).map_err(|e| KubeError::Other(e.to_string()))?;
@@ -272,7 +303,12 @@ impl Kube {
         }
     }
 
-    pub async fn patch(&self, key: &ObjKey, patch_type: crate::scenario::kinds::PatchType, body: &Value) -> Result<Value, KubeError> {
+    pub async fn patch(
+        &self,
+        key: &ObjKey,
+        patch_type: crate::scenario::kinds::PatchType,
+        body: &Value,
+    ) -> Result<Value, KubeError> {
         use crate::scenario::kinds::PatchType as T;
         let api = self.api(key).await?;
         let pp = PatchParams::default();
@@ -280,7 +316,8 @@ impl Kube {
             T::Merge => timed(api.patch(&key.name, &pp, &Patch::Merge(body)), self.timeout).await?,
             T::Strategic => timed(api.patch(&key.name, &pp, &Patch::Strategic(body)), self.timeout).await?,
             T::Json => {
-                let p: json_patch::Patch = serde_json::from_value(body.clone()).map_err(|e| KubeError::Other(format!("invalid JSON patch: {e}")))?;
+                let p: json_patch::Patch = serde_json::from_value(body.clone())
+                    .map_err(|e| KubeError::Other(format!("invalid JSON patch: {e}")))?;
                 timed(api.patch(&key.name, &pp, &Patch::<()>::Json(p)), self.timeout).await?
             }
         };
@@ -315,7 +352,14 @@ impl Kube {
     }
 
     /// Runs `argv` in a container of an existing pod; returns (exit code, stdout, stderr).
-    pub async fn exec(&self, namespace: &str, pod: &str, container: Option<&str>, argv: &[String], t: Duration) -> Result<(i32, String, String), KubeError> {
+    pub async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        argv: &[String],
+        t: Duration,
+    ) -> Result<(i32, String, String), KubeError> {
         use futures::StreamExt;
         use kube::api::AttachParams;
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(self.client.clone(), namespace);
@@ -364,7 +408,9 @@ impl Kube {
 }
 
 /// Reads an `AsyncRead` as a stream of byte chunks.
-fn tokio_util_reader<R: tokio::io::AsyncRead + Unpin + Send + 'static>(r: R) -> futures::stream::BoxStream<'static, std::io::Result<Vec<u8>>> {
+fn tokio_util_reader<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    r: R,
+) -> futures::stream::BoxStream<'static, std::io::Result<Vec<u8>>> {
     use tokio::io::AsyncReadExt;
     Box::pin(futures::stream::unfold(r, |mut r| async move {
         let mut buf = vec![0u8; 8192];

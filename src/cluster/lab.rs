@@ -78,13 +78,21 @@ impl Kind {
     }
 
     /// Creates the cluster; kind's own progress lines go straight to the user's terminal.
-    pub async fn create(&self, name: &str, config: &std::path::Path, kubeconfig: Option<&std::path::Path>) -> Result<(), LabError> {
+    pub async fn create(
+        &self,
+        name: &str,
+        config: &std::path::Path,
+        kubeconfig: Option<&std::path::Path>,
+    ) -> Result<(), LabError> {
         let mut cmd = tokio::process::Command::new(&self.program);
         cmd.args(["create", "cluster", "--name", name, "--wait", "5m", "--config"]).arg(config);
         if let Some(k) = kubeconfig {
             cmd.arg("--kubeconfig").arg(k);
         }
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::inherit()).stderr(std::process::Stdio::inherit()).kill_on_drop(true);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
         let status = tokio::time::timeout(Duration::from_secs(900), cmd.status())
             .await
             .map_err(|_| LabError::Tool("kind create cluster did not finish within 15 minutes".into()))?
@@ -111,13 +119,19 @@ impl Kind {
 
 /// Reads kube-system's UID: the cluster's identity.
 pub async fn cluster_uid(kube: &Kube) -> Result<String, KubeError> {
-    let key = ObjKey { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: "kube-system".into() };
+    let key =
+        ObjKey { api_version: "v1".into(), kind: "Namespace".into(), namespace: None, name: "kube-system".into() };
     let ns = kube.get(&key).await?.ok_or_else(|| KubeError::Other("no kube-system namespace".into()))?;
     Ok(ns.pointer("/metadata/uid").and_then(|v| v.as_str()).unwrap_or_default().to_string())
 }
 
 pub fn marker_key() -> ObjKey {
-    ObjKey { api_version: "v1".into(), kind: "ConfigMap".into(), namespace: Some("kube-system".into()), name: MARKER_NAME.into() }
+    ObjKey {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        namespace: Some("kube-system".into()),
+        name: MARKER_NAME.into(),
+    }
 }
 
 /// Writes the marker that says "klab made this cluster for training".
@@ -149,17 +163,35 @@ impl Lab {
                 Err(e) => (None, Some(e), None),
             },
         };
-        let nodes: Box<dyn NodeAccess> = Box::new(DockerNodes::new(&target.name));
+        // kind nodes are containers; any other cluster (only reachable with the explicit
+        // override) is reached through privileged debug pods.
+        let docker = DockerNodes::new(&target.name);
+        let kind_nodes = docker.nodes().await.map(|n| !n.is_empty()).unwrap_or(false);
+        let nodes: Box<dyn NodeAccess> = match (&kube, kind_nodes, overridden) {
+            (Some(k), false, true) => Box::new(super::node::DebugPodNodes {
+                kube: k.clone(),
+                image: std::env::var("KLAB_NODE_IMAGE").unwrap_or_else(|_| "busybox:1.36".into()),
+                namespace: "kube-system".into(),
+            }),
+            _ => Box::new(docker),
+        };
         match (&uid, &pinned) {
             (Some(uid), Some(rec)) if &rec.cluster_uid != uid => {
                 return Err(LabError::Refused {
                     context,
-                    reason: format!("it now points at another cluster (kube-system UID {uid}, the lab was {}); was the lab recreated outside klab?", rec.cluster_uid),
+                    reason: format!(
+                        "it now points at another cluster (kube-system UID {uid}, the lab was {}); was the lab recreated outside klab?",
+                        rec.cluster_uid
+                    ),
                 });
             }
             (None, None) => {
                 let e = kube_error.map(|e| e.to_string()).unwrap_or_default();
-                return Err(if must_reach_api || !overridden { LabError::NoLab(format!("{} ({e})", target.name)) } else { LabError::Kube(KubeError::Other(e)) });
+                return Err(if must_reach_api || !overridden {
+                    LabError::NoLab(format!("{} ({e})", target.name))
+                } else {
+                    LabError::Kube(KubeError::Other(e))
+                });
             }
             (None, Some(_)) if must_reach_api => {
                 return Err(LabError::Kube(kube_error.unwrap_or(KubeError::Other("apiserver unreachable".into()))));
@@ -168,27 +200,44 @@ impl Lab {
                 // Broken apiserver: the identity rests on the pinned record and the node containers.
                 let found = nodes.nodes().await.map_err(|e| LabError::Tool(e.to_string()))?;
                 if found.is_empty() {
-                    return Err(LabError::Refused { context, reason: format!("the apiserver does not answer and no kind node container of `{}` exists", target.name) });
+                    return Err(LabError::Refused {
+                        context,
+                        reason: format!(
+                            "the apiserver does not answer and no kind node container of `{}` exists",
+                            target.name
+                        ),
+                    });
                 }
             }
             _ => {}
         }
-        if let Some(k) = &kube {
-            if !overridden {
-                match k.get(&marker_key()).await? {
-                    Some(m) if m.pointer(&format!("/metadata/labels/{}", MARKER_LABEL.replace('/', "~1"))).and_then(|v| v.as_str()) == Some("true") => {}
-                    _ => {
-                        return Err(LabError::Refused {
-                            context,
-                            reason: format!("kube-system has no `{MARKER_NAME}` marker: klab did not create this cluster for training"),
-                        });
-                    }
+        if let Some(k) = &kube
+            && !overridden
+        {
+            match k.get(&marker_key()).await? {
+                Some(m)
+                    if m.pointer(&format!("/metadata/labels/{}", MARKER_LABEL.replace('/', "~1")))
+                        .and_then(|v| v.as_str())
+                        == Some("true") => {}
+                _ => {
+                    return Err(LabError::Refused {
+                        context,
+                        reason: format!(
+                            "kube-system has no `{MARKER_NAME}` marker: klab did not create this cluster for training"
+                        ),
+                    });
                 }
-                let list = k.list("v1", "Node", None, None, None).await?;
-                if let Some(n) = list.iter().find(|n| !n.pointer("/spec/providerID").and_then(|v| v.as_str()).unwrap_or("").starts_with("kind://")) {
-                    let name = n.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("?");
-                    return Err(LabError::Refused { context, reason: format!("node {name} is not a kind node (providerID does not start with kind://)") });
-                }
+            }
+            let list = k.list("v1", "Node", None, None, None).await?;
+            if let Some(n) = list
+                .iter()
+                .find(|n| !n.pointer("/spec/providerID").and_then(|v| v.as_str()).unwrap_or("").starts_with("kind://"))
+            {
+                let name = n.pointer("/metadata/name").and_then(|v| v.as_str()).unwrap_or("?");
+                return Err(LabError::Refused {
+                    context,
+                    reason: format!("node {name} is not a kind node (providerID does not start with kind://)"),
+                });
             }
         }
         let record = match pinned {

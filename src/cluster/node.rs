@@ -35,7 +35,13 @@ pub trait NodeAccess: Send + Sync {
     /// The lab's nodes, control plane first.
     async fn nodes(&self) -> Result<Vec<Node>, NodeError>;
     /// Runs `argv` on `node`, with `stdin` if given.
-    async fn exec(&self, node: &str, argv: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, NodeError>;
+    async fn exec(
+        &self,
+        node: &str,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, NodeError>;
     /// How this access works, for evidence and `status`.
     fn describe(&self) -> String;
 }
@@ -59,7 +65,10 @@ pub struct DockerNodes {
 
 impl DockerNodes {
     pub fn new(cluster: &str) -> Self {
-        DockerNodes { cluster: cluster.to_string(), docker: std::env::var("KLAB_DOCKER").unwrap_or_else(|_| "docker".into()) }
+        DockerNodes {
+            cluster: cluster.to_string(),
+            docker: std::env::var("KLAB_DOCKER").unwrap_or_else(|_| "docker".into()),
+        }
     }
 }
 
@@ -76,7 +85,10 @@ impl NodeAccess for DockerNodes {
         ]);
         let out = process::run(&argv, None, NODE_TIMEOUT).await?;
         if !out.ok() {
-            return Err(NodeError::Failed { node: self.cluster.clone(), message: format!("docker ps: {}", out.reason()) });
+            return Err(NodeError::Failed {
+                node: self.cluster.clone(),
+                message: format!("docker ps: {}", out.reason()),
+            });
         }
         let mut nodes: Vec<Node> = out
             .stdout
@@ -91,7 +103,13 @@ impl NodeAccess for DockerNodes {
         Ok(nodes)
     }
 
-    async fn exec(&self, node: &str, argv: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, NodeError> {
+    async fn exec(
+        &self,
+        node: &str,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, NodeError> {
         let mut full = vec![self.docker.clone(), "exec".into()];
         if stdin.is_some() {
             full.push("-i".into());
@@ -123,7 +141,12 @@ impl DebugPodNodes {
 
     async fn ensure_pod(&self, node: &str) -> Result<String, NodeError> {
         let name = Self::pod_name(node);
-        let key = ObjKey { api_version: "v1".into(), kind: "Pod".into(), namespace: Some(self.namespace.clone()), name: name.clone() };
+        let key = ObjKey {
+            api_version: "v1".into(),
+            kind: "Pod".into(),
+            namespace: Some(self.namespace.clone()),
+            name: name.clone(),
+        };
         if let Some(p) = self.kube.get(&key).await? {
             if p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running") {
                 return Ok(name);
@@ -143,13 +166,16 @@ impl DebugPodNodes {
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
         loop {
-            if let Some(p) = self.kube.get(&key).await? {
-                if p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running") {
-                    return Ok(name);
-                }
+            if let Some(p) = self.kube.get(&key).await?
+                && p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running")
+            {
+                return Ok(name);
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(NodeError::Failed { node: node.into(), message: format!("debug pod {name} did not start within 90s") });
+                return Err(NodeError::Failed {
+                    node: node.into(),
+                    message: format!("debug pod {name} did not start within 90s"),
+                });
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
@@ -165,7 +191,12 @@ impl NodeAccess for DebugPodNodes {
             .filter_map(|n| {
                 let name = n.pointer("/metadata/name")?.as_str()?.to_string();
                 let labels = n.pointer("/metadata/labels");
-                let cp = labels.and_then(|l| l.get("node-role.kubernetes.io/control-plane").or_else(|| l.get("node-role.kubernetes.io/master"))).is_some();
+                let cp = labels
+                    .and_then(|l| {
+                        l.get("node-role.kubernetes.io/control-plane")
+                            .or_else(|| l.get("node-role.kubernetes.io/master"))
+                    })
+                    .is_some();
                 Some(Node { name, role: if cp { "control-plane".into() } else { "worker".into() } })
             })
             .collect();
@@ -173,9 +204,18 @@ impl NodeAccess for DebugPodNodes {
         Ok(nodes)
     }
 
-    async fn exec(&self, node: &str, argv: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, NodeError> {
+    async fn exec(
+        &self,
+        node: &str,
+        argv: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, NodeError> {
         if stdin.is_some() {
-            return Err(NodeError::Failed { node: node.into(), message: "standard input through a debug pod is not supported; use a kind lab".into() });
+            return Err(NodeError::Failed {
+                node: node.into(),
+                message: "standard input through a debug pod is not supported; use a kind lab".into(),
+            });
         }
         let pod = self.ensure_pod(node).await?;
         let mut full = process::argv(["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "-p", "--"]);

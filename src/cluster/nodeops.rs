@@ -2,8 +2,8 @@
 //! kubelet service, and etcdctl inside the etcd container (through crictl), all through a
 //! [`NodeAccess`]. Each returns the node's own words on failure.
 
-use super::node::{NodeAccess, NodeError, NODE_TIMEOUT};
-use super::process::{argv, Output};
+use super::node::{NODE_TIMEOUT, NodeAccess, NodeError};
+use super::process::{Output, argv};
 use base64::Engine;
 use std::time::Duration;
 
@@ -61,9 +61,16 @@ impl NodeOps<'_> {
     /// Writes atomically: into a hidden temp file beside `tmp_dir` (same filesystem), then `mv`.
     /// Static pod manifests are written from the folder above the manifests folder, so the
     /// kubelet never sees a half-written file.
-    pub async fn write_file(&self, node: &str, path: &str, content: &[u8], mode: Option<&str>) -> Result<(), NodeError> {
+    pub async fn write_file(
+        &self,
+        node: &str,
+        path: &str,
+        content: &[u8],
+        mode: Option<&str>,
+    ) -> Result<(), NodeError> {
         let (dir, base) = path.rsplit_once('/').unwrap_or((".", path));
-        let tmp_dir = if dir.ends_with("/manifests") { dir.rsplit_once('/').map(|(p, _)| p).unwrap_or(dir) } else { dir };
+        let tmp_dir =
+            if dir.ends_with("/manifests") { dir.rsplit_once('/').map(|(p, _)| p).unwrap_or(dir) } else { dir };
         let tmp = format!("{}/.klab-{base}.tmp", if tmp_dir.is_empty() { "/" } else { tmp_dir });
         let out = self.access.exec(node, &argv(["tee", &tmp]), Some(content), NODE_TIMEOUT).await?;
         if !out.ok() {
@@ -120,16 +127,20 @@ impl NodeOps<'_> {
         if !out.ok() {
             return Err(failed(node, "crictl ps --name etcd", &out));
         }
-        out.stdout
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| NodeError::Failed { node: node.into(), message: "no running etcd container (crictl ps --name etcd is empty)".into() })
+        out.stdout.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string).ok_or_else(|| NodeError::Failed {
+            node: node.into(),
+            message: "no running etcd container (crictl ps --name etcd is empty)".into(),
+        })
     }
 
     /// Runs `etcdctl ARGS` in the etcd container with the member's certificates.
-    pub async fn etcdctl(&self, node: &str, args: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, NodeError> {
+    pub async fn etcdctl(
+        &self,
+        node: &str,
+        args: &[String],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<Output, NodeError> {
         let id = self.etcd_container(node).await?;
         let mut cmd = argv(["crictl", "exec"]);
         if stdin.is_some() {
@@ -157,7 +168,8 @@ impl NodeOps<'_> {
         if !out.ok() {
             return Err(failed(node, "etcdctl endpoint status", &out));
         }
-        let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).map_err(|e| NodeError::Failed { node: node.into(), message: format!("etcdctl endpoint status: {e}") })?;
+        let v: serde_json::Value = serde_json::from_str(out.stdout.trim())
+            .map_err(|e| NodeError::Failed { node: node.into(), message: format!("etcdctl endpoint status: {e}") })?;
         let st = v.get(0).and_then(|e| e.get("Status")).cloned().unwrap_or_default();
         let rev = st.pointer("/header/revision").and_then(|x| x.as_u64()).unwrap_or(0);
         let size = st.get("dbSize").and_then(|x| x.as_u64()).unwrap_or(0);
@@ -172,7 +184,14 @@ impl NodeOps<'_> {
 
     /// Deletes the prefix, compacts to the current revision, defragments, disarms: the order
     /// an operator must follow after NOSPACE (only the disarm gives writes back).
-    pub async fn etcd_recover(&self, node: &str, prefix: Option<&str>, compact: bool, defrag: bool, disarm: bool) -> Result<Vec<String>, NodeError> {
+    pub async fn etcd_recover(
+        &self,
+        node: &str,
+        prefix: Option<&str>,
+        compact: bool,
+        defrag: bool,
+        disarm: bool,
+    ) -> Result<Vec<String>, NodeError> {
         let mut done = Vec::new();
         let long = Duration::from_secs(120);
         if let Some(p) = prefix {

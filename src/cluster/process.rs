@@ -23,7 +23,11 @@ impl Output {
         let text = if e.is_empty() { self.stdout.trim() } else { e };
         let last: Vec<&str> = text.lines().rev().take(3).collect();
         let joined = last.into_iter().rev().collect::<Vec<_>>().join(" | ");
-        if joined.is_empty() { format!("exit code {}", self.code) } else { format!("exit code {}: {joined}", self.code) }
+        if joined.is_empty() {
+            format!("exit code {}", self.code)
+        } else {
+            format!("exit code {}: {joined}", self.code)
+        }
     }
 }
 
@@ -50,14 +54,14 @@ pub async fn run(argv: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Re
         std::io::ErrorKind::NotFound => RunError::NotFound { program: program.clone() },
         _ => RunError::Io { program: program.clone(), source: e },
     })?;
-    if let Some(data) = stdin {
-        if let Some(mut w) = child.stdin.take() {
-            let data = data.to_vec();
-            tokio::spawn(async move {
-                let _ = w.write_all(&data).await;
-                let _ = w.shutdown().await;
-            });
-        }
+    if let Some(data) = stdin
+        && let Some(mut w) = child.stdin.take()
+    {
+        let data = data.to_vec();
+        tokio::spawn(async move {
+            let _ = w.write_all(&data).await;
+            let _ = w.shutdown().await;
+        });
     }
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Err(_) => Err(RunError::Timeout { program, secs: timeout.as_secs() }),

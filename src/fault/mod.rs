@@ -54,7 +54,8 @@ impl<'a> Injector<'a> {
         NodeOps { access: self.lab.nodes.as_ref() }
     }
     fn select(&self, step: &str, sel: &str) -> Result<Vec<Node>, FaultError> {
-        node::select(&self.nodes, sel).map_err(|e| FaultError::Precondition { step: step.into(), message: e.to_string() })
+        node::select(&self.nodes, sel)
+            .map_err(|e| FaultError::Precondition { step: step.into(), message: e.to_string() })
     }
     pub fn check_context(&self, since: Option<jiff::Timestamp>) -> CheckContext<'a> {
         CheckContext {
@@ -70,14 +71,22 @@ impl<'a> Injector<'a> {
     pub async fn run_step(&self, j: &mut Journal, step: &PlannedStep) -> Result<String, FaultError> {
         let id = &step.id;
         let covered = j.covered_targets();
-        let undo: Vec<UndoItem> = self.prepare(step).await?.into_iter().filter(|u| !covered.contains(&u.target())).collect();
+        let undo: Vec<UndoItem> =
+            self.prepare(step).await?.into_iter().filter(|u| !covered.contains(&u.target())).collect();
         let seq = j.next_seq();
         let phase = match step.phase {
             Phase::Setup => "setup",
             Phase::Fault => "fault",
             Phase::Solution => "solution",
         };
-        j.append(Record::Intent { seq, phase: phase.into(), step: id.clone(), kind: step.action.0.kind().into(), at: journal::now(), undo })?;
+        j.append(Record::Intent {
+            seq,
+            phase: phase.into(),
+            step: id.clone(),
+            kind: step.action.0.kind().into(),
+            at: journal::now(),
+            undo,
+        })?;
         journal::crash_point(seq, "intent");
         let acted = self.act(step).await;
         journal::crash_point(seq, "act");
@@ -111,7 +120,10 @@ impl<'a> Injector<'a> {
             Action::Apply(_) => {
                 let kube = self.kube(id)?;
                 for obj in &step.objects {
-                    let key = ObjKey::of(obj).ok_or_else(|| FaultError::Precondition { step: id.into(), message: "object without name".into() })?;
+                    let key = ObjKey::of(obj).ok_or_else(|| FaultError::Precondition {
+                        step: id.into(),
+                        message: "object without name".into(),
+                    })?;
                     let key = default_namespace(key, obj);
                     let before = kube.get(&key).await.map_err(kube_err(id))?;
                     out.push(UndoItem::Object { key, before, recreate: true });
@@ -129,7 +141,12 @@ impl<'a> Injector<'a> {
                 let key = obj_key(&d.target);
                 let before = self.kube(id)?.get(&key).await.map_err(kube_err(id))?;
                 match before {
-                    None if !d.ignore_missing => return Err(FaultError::Precondition { step: id.into(), message: format!("{key} does not exist") }),
+                    None if !d.ignore_missing => {
+                        return Err(FaultError::Precondition {
+                            step: id.into(),
+                            message: format!("{key} does not exist"),
+                        });
+                    }
                     None => {}
                     Some(b) => out.push(UndoItem::Object { key, before: Some(b), recreate: d.recreate_on_undo }),
                 }
@@ -141,12 +158,18 @@ impl<'a> Injector<'a> {
                         Some(save) => {
                             let o = self.ops().run(&n.name, save).await.map_err(node_err(id))?;
                             if !o.ok() {
-                                return Err(FaultError::Precondition { step: id.into(), message: format!("{}: `{}` {}", n.name, save.join(" "), o.reason()) });
+                                return Err(FaultError::Precondition {
+                                    step: id.into(),
+                                    message: format!("{}: `{}` {}", n.name, save.join(" "), o.reason()),
+                                });
                             }
                             let mut p = crate::scenario::template::Params::new();
                             p.insert("saved".into(), Value::from(o.stdout.trim()));
                             let r = crate::scenario::template::Renderer::new(&p);
-                            undo.iter().map(|a| r.render_str(a)).collect::<Result<Vec<_>, _>>().map_err(|m| FaultError::Precondition { step: id.into(), message: m })?
+                            undo.iter()
+                                .map(|a| r.render_str(a))
+                                .collect::<Result<Vec<_>, _>>()
+                                .map_err(|m| FaultError::Precondition { step: id.into(), message: m })?
                         }
                         None => undo.clone(),
                     };
@@ -156,7 +179,11 @@ impl<'a> Injector<'a> {
             Action::Sysctl(a) => {
                 for n in self.select(id, &a.nodes)? {
                     for key in a.settings.keys() {
-                        let value = self.ops().sysctl_get(&n.name, key).await.map_err(|e| FaultError::Precondition { step: id.into(), message: e.to_string() })?;
+                        let value = self
+                            .ops()
+                            .sysctl_get(&n.name, key)
+                            .await
+                            .map_err(|e| FaultError::Precondition { step: id.into(), message: e.to_string() })?;
                         out.push(UndoItem::Sysctl { node: n.name.clone(), key: key.clone(), value });
                     }
                 }
@@ -164,17 +191,39 @@ impl<'a> Injector<'a> {
             Action::StaticPodFlag(a) => {
                 let n = self.select(id, &a.node)?.remove(0);
                 let path = manifest_path(&a.manifest);
-                let before = self.ops().read_file(&n.name, &path).await.map_err(node_err(id))?.ok_or_else(|| FaultError::Precondition { step: id.into(), message: format!("{}: no static pod manifest {path}", n.name) })?;
+                let before = self.ops().read_file(&n.name, &path).await.map_err(node_err(id))?.ok_or_else(|| {
+                    FaultError::Precondition {
+                        step: id.into(),
+                        message: format!("{}: no static pod manifest {path}", n.name),
+                    }
+                })?;
                 let container = a.container.clone().unwrap_or_else(|| a.manifest.clone());
-                let process = staticpod::process_name(&before, &container).map_err(|m| FaultError::Precondition { step: id.into(), message: format!("{path}: {m}") })?;
-                let was_present = staticpod::flag_entry(&before, &container, &a.flag).map_err(|m| FaultError::Precondition { step: id.into(), message: m })?.is_some();
-                out.push(UndoItem::StaticPod { node: n.name.clone(), path, before: b64(&before), process, flag: a.flag.clone(), was_present });
+                let process = staticpod::process_name(&before, &container)
+                    .map_err(|m| FaultError::Precondition { step: id.into(), message: format!("{path}: {m}") })?;
+                let was_present = staticpod::flag_entry(&before, &container, &a.flag)
+                    .map_err(|m| FaultError::Precondition { step: id.into(), message: m })?
+                    .is_some();
+                out.push(UndoItem::StaticPod {
+                    node: n.name.clone(),
+                    path,
+                    before: b64(&before),
+                    process,
+                    flag: a.flag.clone(),
+                    was_present,
+                });
             }
             Action::EtcdFill(a) => {
                 let n = self.select(id, &a.node)?.remove(0);
-                let alarms = self.ops().etcd_alarms(&n.name).await.map_err(|e| FaultError::Precondition { step: id.into(), message: e.to_string() })?;
+                let alarms = self
+                    .ops()
+                    .etcd_alarms(&n.name)
+                    .await
+                    .map_err(|e| FaultError::Precondition { step: id.into(), message: e.to_string() })?;
                 if !alarms.is_empty() {
-                    return Err(FaultError::Precondition { step: id.into(), message: format!("etcd already has alarms: {}", alarms.join(", ")) });
+                    return Err(FaultError::Precondition {
+                        step: id.into(),
+                        message: format!("etcd already has alarms: {}", alarms.join(", ")),
+                    });
                 }
                 out.push(UndoItem::EtcdFiller { node: n.name.clone(), prefix: a.prefix.clone() });
             }
@@ -187,8 +236,22 @@ impl<'a> Injector<'a> {
             Action::NodeFile(a) => {
                 for n in self.select(id, &a.nodes)? {
                     let before = self.ops().read_file(&n.name, &a.path).await.map_err(node_err(id))?;
-                    let mode = if before.is_some() { self.ops().run(&n.name, &crate::cluster::process::argv(["stat", "-c", "%a", &a.path])).await.ok().filter(|o| o.ok()).map(|o| o.stdout.trim().to_string()) } else { None };
-                    out.push(UndoItem::File { node: n.name.clone(), path: a.path.clone(), before: before.map(|b| b64(&b)), mode });
+                    let mode = if before.is_some() {
+                        self.ops()
+                            .run(&n.name, &crate::cluster::process::argv(["stat", "-c", "%a", &a.path]))
+                            .await
+                            .ok()
+                            .filter(|o| o.ok())
+                            .map(|o| o.stdout.trim().to_string())
+                    } else {
+                        None
+                    };
+                    out.push(UndoItem::File {
+                        node: n.name.clone(),
+                        path: a.path.clone(),
+                        before: before.map(|b| b64(&b)),
+                        mode,
+                    });
                 }
             }
             Action::Etcdctl(_) | Action::EtcdRecover(_) | Action::Wait(_) => {}
@@ -216,7 +279,11 @@ impl<'a> Injector<'a> {
             }
             Action::Label(l) => {
                 let key = obj_key(&l.target);
-                let labels: serde_json::Map<String, Value> = l.labels.iter().map(|(k, v)| (k.clone(), v.clone().map(Value::from).unwrap_or(Value::Null))).collect();
+                let labels: serde_json::Map<String, Value> = l
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone().map(Value::from).unwrap_or(Value::Null)))
+                    .collect();
                 let body = serde_json::json!({"metadata": {"labels": labels}});
                 self.kube(id)?.patch(&key, PatchType::Merge, &body).await.map_err(kube_err(id))?;
                 Ok(format!("labelled {key}"))
@@ -231,7 +298,10 @@ impl<'a> Injector<'a> {
                 for n in self.select(id, &a.nodes)? {
                     let o = self.ops().run(&n.name, &a.command).await.map_err(node_err(id))?;
                     if !o.ok() {
-                        return Err(FaultError::Failed { step: id.into(), message: format!("{}: `{}` {}", n.name, a.command.join(" "), o.reason()) });
+                        return Err(FaultError::Failed {
+                            step: id.into(),
+                            message: format!("{}: `{}` {}", n.name, a.command.join(" "), o.reason()),
+                        });
                     }
                     lines.push(format!("{}: {}", n.name, a.command.join(" ")));
                 }
@@ -249,15 +319,23 @@ impl<'a> Injector<'a> {
             Action::EtcdFill(a) => self.etcd_fill(id, a).await,
             Action::Etcdctl(a) => {
                 let n = self.select(id, &a.node)?.remove(0);
-                let o = self.ops().etcdctl(&n.name, &a.args, None, Duration::from_secs(120)).await.map_err(node_err(id))?;
+                let o =
+                    self.ops().etcdctl(&n.name, &a.args, None, Duration::from_secs(120)).await.map_err(node_err(id))?;
                 if !o.ok() {
-                    return Err(FaultError::Failed { step: id.into(), message: format!("etcdctl {}: {}", a.args.join(" "), o.reason()) });
+                    return Err(FaultError::Failed {
+                        step: id.into(),
+                        message: format!("etcdctl {}: {}", a.args.join(" "), o.reason()),
+                    });
                 }
                 Ok(format!("etcdctl {}: {}", a.args.join(" "), o.stdout.trim()))
             }
             Action::EtcdRecover(a) => {
                 let n = self.select(id, &a.node)?.remove(0);
-                let done = self.ops().etcd_recover(&n.name, a.delete_prefix.as_deref(), a.compact, a.defrag, a.disarm).await.map_err(node_err(id))?;
+                let done = self
+                    .ops()
+                    .etcd_recover(&n.name, a.delete_prefix.as_deref(), a.compact, a.defrag, a.disarm)
+                    .await
+                    .map_err(node_err(id))?;
                 Ok(done.join(", "))
             }
             Action::Kubelet(a) => {
@@ -269,7 +347,11 @@ impl<'a> Injector<'a> {
             Action::NodeFile(a) => {
                 for n in self.select(id, &a.nodes)? {
                     match &a.content {
-                        Some(c) if !a.remove => self.ops().write_file(&n.name, &a.path, c.as_bytes(), a.mode.as_deref()).await.map_err(node_err(id))?,
+                        Some(c) if !a.remove => self
+                            .ops()
+                            .write_file(&n.name, &a.path, c.as_bytes(), a.mode.as_deref())
+                            .await
+                            .map_err(node_err(id))?,
                         _ => self.ops().remove_file(&n.name, &a.path).await.map_err(node_err(id))?,
                     }
                 }
@@ -290,7 +372,10 @@ impl<'a> Injector<'a> {
                 if v.passed {
                     Ok(v.reason)
                 } else {
-                    Err(FaultError::Failed { step: id.into(), message: format!("not ready after {}: {}", w.timeout, v.reason) })
+                    Err(FaultError::Failed {
+                        step: id.into(),
+                        message: format!("not ready after {}: {}", w.timeout, v.reason),
+                    })
                 }
             }
         }
@@ -315,13 +400,21 @@ impl<'a> Injector<'a> {
             Action::EtcdFill(a) => {
                 let n = self.select(id, &a.node)?.remove(0);
                 let alarms = self.ops().etcd_alarms(&n.name).await.map_err(node_err(id))?;
-                if alarms.iter().any(|a| a.contains("NOSPACE")) { Ok("live: NOSPACE alarm raised".into()) } else { Err(not_live(format!("no NOSPACE alarm (alarms: {alarms:?})"))) }
+                if alarms.iter().any(|a| a.contains("NOSPACE")) {
+                    Ok("live: NOSPACE alarm raised".into())
+                } else {
+                    Err(not_live(format!("no NOSPACE alarm (alarms: {alarms:?})")))
+                }
             }
             Action::Kubelet(a) => {
                 for n in self.select(id, &a.nodes)? {
                     let running = self.ops().kubelet_running(&n.name).await.map_err(node_err(id))?;
                     if running != (a.state == ServiceState::Running) {
-                        return Err(not_live(format!("{}: kubelet is {}", n.name, if running { "running" } else { "stopped" })));
+                        return Err(not_live(format!(
+                            "{}: kubelet is {}",
+                            n.name,
+                            if running { "running" } else { "stopped" }
+                        )));
                     }
                 }
                 Ok("live: kubelet state confirmed".into())
@@ -329,10 +422,10 @@ impl<'a> Injector<'a> {
             Action::Apply(_) => {
                 let kube = self.kube(id)?;
                 for obj in &step.objects {
-                    if let Some(key) = ObjKey::of(obj) {
-                        if kube.get(&default_namespace(key.clone(), obj)).await.map_err(kube_err(id))?.is_none() {
-                            return Err(not_live(format!("{key} is not there")));
-                        }
+                    if let Some(key) = ObjKey::of(obj)
+                        && kube.get(&default_namespace(key.clone(), obj)).await.map_err(kube_err(id))?.is_none()
+                    {
+                        return Err(not_live(format!("{key} is not there")));
                     }
                 }
                 Ok(String::new())
@@ -341,39 +434,88 @@ impl<'a> Injector<'a> {
         }
     }
 
+    /// A namespace is deleted asynchronously (its objects first); the next drill may recreate
+    /// it, so reset waits until it is really gone.
+    async fn wait_gone(&self, key: &ObjKey, timeout: Duration) -> Result<(), String> {
+        let kube = self.lab.kube().map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match kube.get(key).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(_)) if Instant::now() > deadline => {
+                    return Err(format!("{key} is still terminating after {}s", timeout.as_secs()));
+                }
+                Err(e) if Instant::now() > deadline => return Err(e.to_string()),
+                _ => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
+        }
+    }
+
     async fn static_pod_flag(&self, id: &str, a: &StaticPodFlagAction) -> Result<String, FaultError> {
         let n = self.select(id, &a.node)?.remove(0);
         let path = manifest_path(&a.manifest);
         let container = a.container.clone().unwrap_or_else(|| a.manifest.clone());
-        let before = self.ops().read_file(&n.name, &path).await.map_err(node_err(id))?.ok_or_else(|| FaultError::Failed { step: id.into(), message: format!("{path} vanished") })?;
+        let before = self
+            .ops()
+            .read_file(&n.name, &path)
+            .await
+            .map_err(node_err(id))?
+            .ok_or_else(|| FaultError::Failed { step: id.into(), message: format!("{path} vanished") })?;
         let value = if a.remove { None } else { a.value.as_deref() };
-        let after = staticpod::set_flag(&before, &container, &a.flag, value).map_err(|m| FaultError::Failed { step: id.into(), message: m })?;
-        let process = staticpod::process_name(&before, &container).map_err(|m| FaultError::Failed { step: id.into(), message: m })?;
+        let after = staticpod::set_flag(&before, &container, &a.flag, value)
+            .map_err(|m| FaultError::Failed { step: id.into(), message: m })?;
+        let process = staticpod::process_name(&before, &container)
+            .map_err(|m| FaultError::Failed { step: id.into(), message: m })?;
         self.ops().write_file(&n.name, &path, &after, None).await.map_err(node_err(id))?;
         let want = value.map(|v| format!("{}={v}", a.flag));
         self.wait_process(id, &n.name, &process, &a.flag, want.as_deref(), a.timeout.as_std()).await?;
-        Ok(format!("{}: {path} {}; {process} restarted with it", n.name, match &want { Some(w) => format!("sets {w}"), None => format!("drops {}", a.flag) }))
+        Ok(format!(
+            "{}: {path} {}; {process} restarted with it",
+            n.name,
+            match &want {
+                Some(w) => format!("sets {w}"),
+                None => format!("drops {}", a.flag),
+            }
+        ))
     }
 
     /// Waits on the real state: the process runs with (or without) the flag, and the component
     /// answers again. A fixed sleep would race the kubelet (it restarts a static pod in 0.5 s
     /// or in 25 s, depending on whether deleting the old mirror pod hangs).
-    pub async fn wait_process(&self, id: &str, node: &str, process: &str, flag: &str, want: Option<&str>, timeout: Duration) -> Result<(), FaultError> {
+    pub async fn wait_process(
+        &self,
+        id: &str,
+        node: &str,
+        process: &str,
+        flag: &str,
+        want: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(), FaultError> {
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         let mut last = Instant::now();
+        let mut healthy_in_a_row = 0;
         loop {
-            let lines = self.ops().process_cmdlines(node, process).await.unwrap_or_default();
+            // Every running instance must show the wanted state: the old process can linger
+            // (and answer) for seconds after the new one started. Zombies have no command line.
+            let lines: Vec<String> = self
+                .ops()
+                .process_cmdlines(node, process)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
             let ok = !lines.is_empty()
-                && lines.iter().any(|l| {
+                && lines.iter().all(|l| {
                     let args: Vec<&str> = l.split_whitespace().collect();
                     match want {
                         Some(w) => args.contains(&w),
                         None => !args.iter().any(|x| *x == flag || x.starts_with(&format!("{flag}="))),
                     }
                 });
-            if ok {
-                let healthy = match process {
+            let healthy = ok
+                && match process {
                     "etcd" => self.ops().etcd_healthy(node).await.map(|(h, _)| h).unwrap_or(false),
                     "kube-apiserver" => match self.lab.kube() {
                         Ok(k) => k.server_version().await.is_ok(),
@@ -381,15 +523,25 @@ impl<'a> Injector<'a> {
                     },
                     _ => true,
                 };
-                if healthy {
-                    return Ok(());
-                }
+            healthy_in_a_row = if healthy { healthy_in_a_row + 1 } else { 0 };
+            if healthy_in_a_row >= 3 {
+                return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(FaultError::Failed { step: id.into(), message: format!("{node}: {process} did not come back {} within {}s", want.map(|w| format!("with {w}")).unwrap_or_else(|| format!("without {flag}")), timeout.as_secs()) });
+                return Err(FaultError::Failed {
+                    step: id.into(),
+                    message: format!(
+                        "{node}: {process} did not come back {} within {}s",
+                        want.map(|w| format!("with {w}")).unwrap_or_else(|| format!("without {flag}")),
+                        timeout.as_secs()
+                    ),
+                });
             }
             if last.elapsed() > Duration::from_secs(10) {
-                (self.progress)(&format!("  waiting for {process} on {node} to restart ({}s)…", started.elapsed().as_secs()));
+                (self.progress)(&format!(
+                    "  waiting for {process} on {node} to restart ({}s)…",
+                    started.elapsed().as_secs()
+                ));
                 last = Instant::now();
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -401,19 +553,38 @@ impl<'a> Injector<'a> {
         let value: Vec<u8> = (0..a.value_bytes).map(|i| b'a' + (i % 26) as u8).collect();
         for i in 0..a.max_writes {
             let key = format!("{}{i:05}", a.prefix);
-            let o = self.ops().etcdctl(&n.name, &crate::cluster::process::argv(["put", key.as_str()]), Some(&value), Duration::from_secs(60)).await.map_err(node_err(id))?;
+            let o = self
+                .ops()
+                .etcdctl(
+                    &n.name,
+                    &crate::cluster::process::argv(["put", key.as_str()]),
+                    Some(&value),
+                    Duration::from_secs(60),
+                )
+                .await
+                .map_err(node_err(id))?;
             let text = format!("{}{}", o.stdout, o.stderr);
             if text.contains("database space exceeded") || text.contains("NOSPACE") {
-                return Ok(format!("{} write(s) of {} bytes until etcd answered `mvcc: database space exceeded`", i + 1, a.value_bytes));
+                return Ok(format!(
+                    "{} write(s) of {} bytes until etcd answered `mvcc: database space exceeded`",
+                    i + 1,
+                    a.value_bytes
+                ));
             }
             if !o.ok() {
-                return Err(FaultError::Failed { step: id.into(), message: format!("etcdctl put {key}: {}", o.reason()) });
+                return Err(FaultError::Failed {
+                    step: id.into(),
+                    message: format!("etcdctl put {key}: {}", o.reason()),
+                });
             }
             if i % 5 == 4 {
                 (self.progress)(&format!("  filling etcd: {} writes of {} kB…", i + 1, a.value_bytes / 1000));
             }
         }
-        Err(FaultError::Failed { step: id.into(), message: format!("etcd took {} writes without raising NOSPACE: is the quota small enough?", a.max_writes) })
+        Err(FaultError::Failed {
+            step: id.into(),
+            message: format!("etcd took {} writes without raising NOSPACE: is the quota small enough?", a.max_writes),
+        })
     }
 
     /// Undoes one journal item. Idempotent: undoing twice leaves the same state.
@@ -423,7 +594,13 @@ impl<'a> Injector<'a> {
             UndoItem::Object { key, before, recreate } => {
                 let kube = self.lab.kube().map_err(|e| e.to_string())?;
                 match (before, recreate) {
-                    (None, _) => kube.delete(key).await.map(|_| format!("deleted {key}")).map_err(|e| e.to_string()),
+                    (None, _) => {
+                        kube.delete(key).await.map_err(|e| e.to_string())?;
+                        if key.kind == "Namespace" {
+                            self.wait_gone(key, Duration::from_secs(180)).await?;
+                        }
+                        Ok(format!("deleted {key}"))
+                    }
                     (Some(_), false) => Ok(format!("left {key} to its owner")),
                     (Some(b), true) => {
                         let mut obj = b.clone();
@@ -432,10 +609,22 @@ impl<'a> Injector<'a> {
                     }
                 }
             }
-            UndoItem::Sysctl { node, key, value } => ops.sysctl_set(node, key, value).await.map(|_| format!("{node}: {key}={value}")).map_err(|e| e.to_string()),
+            UndoItem::Sysctl { node, key, value } => ops
+                .sysctl_set(node, key, value)
+                .await
+                .map(|_| format!("{node}: {key}={value}"))
+                .map_err(|e| e.to_string()),
             UndoItem::File { node, path, before, mode } => match before {
-                None => ops.remove_file(node, path).await.map(|_| format!("{node}: removed {path}")).map_err(|e| e.to_string()),
-                Some(b) => ops.write_file(node, path, &unb64(b), mode.as_deref()).await.map(|_| format!("{node}: restored {path}")).map_err(|e| e.to_string()),
+                None => ops
+                    .remove_file(node, path)
+                    .await
+                    .map(|_| format!("{node}: removed {path}"))
+                    .map_err(|e| e.to_string()),
+                Some(b) => ops
+                    .write_file(node, path, &unb64(b), mode.as_deref())
+                    .await
+                    .map(|_| format!("{node}: restored {path}"))
+                    .map_err(|e| e.to_string()),
             },
             UndoItem::StaticPod { node, path, before, process, flag, .. } => {
                 let bytes = unb64(before);
@@ -444,11 +633,21 @@ impl<'a> Injector<'a> {
                     ops.write_file(node, path, &bytes, None).await.map_err(|e| e.to_string())?;
                 }
                 let container_entry = first_flag_entry(&bytes, flag);
-                self.wait_process("reset", node, process, flag, container_entry.as_deref(), Duration::from_secs(240)).await.map_err(|e| e.to_string())?;
+                self.wait_process("reset", node, process, flag, container_entry.as_deref(), Duration::from_secs(240))
+                    .await
+                    .map_err(|e| e.to_string())?;
                 Ok(format!("{node}: restored {path}; {process} runs it"))
             }
-            UndoItem::EtcdFiller { node, prefix } => ops.etcd_recover(node, Some(prefix), true, true, true).await.map(|d| format!("{node}: etcd {}", d.join(", "))).map_err(|e| e.to_string()),
-            UndoItem::Kubelet { node, was_running } => ops.kubelet(node, *was_running).await.map(|_| format!("{node}: kubelet {}", if *was_running { "started" } else { "stopped" })).map_err(|e| e.to_string()),
+            UndoItem::EtcdFiller { node, prefix } => ops
+                .etcd_recover(node, Some(prefix), true, true, true)
+                .await
+                .map(|d| format!("{node}: etcd {}", d.join(", ")))
+                .map_err(|e| e.to_string()),
+            UndoItem::Kubelet { node, was_running } => ops
+                .kubelet(node, *was_running)
+                .await
+                .map(|_| format!("{node}: kubelet {}", if *was_running { "started" } else { "stopped" }))
+                .map_err(|e| e.to_string()),
             UndoItem::Command { node, argv } => match ops.run(node, argv).await {
                 Ok(o) if o.ok() => Ok(format!("{node}: {}", argv.join(" "))),
                 Ok(o) => Err(format!("{node}: `{}` {}", argv.join(" "), o.reason())),
@@ -477,7 +676,12 @@ pub fn manifest_path(manifest: &str) -> String {
 }
 
 pub fn obj_key(r: &ObjectRef) -> ObjKey {
-    ObjKey { api_version: r.api_version.clone(), kind: r.kind.clone(), namespace: r.namespace.clone(), name: r.name.clone() }
+    ObjKey {
+        api_version: r.api_version.clone(),
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+    }
 }
 
 /// Namespaced objects without a namespace land in `default`; keep the key honest about it.

@@ -17,16 +17,21 @@ fn is_flag(entry: &str, flag: &str) -> bool {
 }
 
 fn parse(manifest: &[u8]) -> Result<Value, String> {
-    serde_saphyr::from_slice::<Value>(manifest).map_err(|e| format!("the manifest is not valid YAML: {}", e.without_snippet()))
+    serde_saphyr::from_slice::<Value>(manifest)
+        .map_err(|e| format!("the manifest is not valid YAML: {}", e.without_snippet()))
 }
 
 fn command(v: &Value, container: &str) -> Result<Vec<String>, String> {
-    let containers = v.pointer("/spec/containers").and_then(Value::as_array).ok_or("the manifest has no spec.containers")?;
+    let containers =
+        v.pointer("/spec/containers").and_then(Value::as_array).ok_or("the manifest has no spec.containers")?;
     let c = containers
         .iter()
         .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
         .ok_or_else(|| format!("the manifest has no container named `{container}`"))?;
-    Ok(c.get("command").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
+    Ok(c.get("command")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default())
 }
 
 /// The process name the container runs (its command's first element, without a path).
@@ -40,7 +45,8 @@ pub fn process_name(manifest: &[u8], container: &str) -> Result<String, String> 
 /// Returns the manifest with `flag` set to `value` (or removed when `value` is `None`).
 pub fn set_flag(manifest: &[u8], container: &str, flag: &str, value: Option<&str>) -> Result<Vec<u8>, String> {
     let mut v = parse(manifest)?;
-    let containers = v.pointer_mut("/spec/containers").and_then(Value::as_array_mut).ok_or("the manifest has no spec.containers")?;
+    let containers =
+        v.pointer_mut("/spec/containers").and_then(Value::as_array_mut).ok_or("the manifest has no spec.containers")?;
     let c = containers
         .iter_mut()
         .find(|c| c.get("name").and_then(Value::as_str) == Some(container))
@@ -62,7 +68,10 @@ mod tests {
     #[test]
     fn sets_replaces_and_removes_a_flag() {
         let m = set_flag(ETCD.as_bytes(), "etcd", "--quota-backend-bytes", Some("16777216")).unwrap();
-        assert_eq!(flag_entry(&m, "etcd", "--quota-backend-bytes").unwrap().as_deref(), Some("--quota-backend-bytes=16777216"));
+        assert_eq!(
+            flag_entry(&m, "etcd", "--quota-backend-bytes").unwrap().as_deref(),
+            Some("--quota-backend-bytes=16777216")
+        );
         assert_eq!(flag_entry(&m, "etcd", "--data-dir").unwrap().as_deref(), Some("--data-dir=/var/lib/etcd"));
         let r = set_flag(&m, "etcd", "--quota-backend-bytes", None).unwrap();
         assert_eq!(flag_entry(&r, "etcd", "--quota-backend-bytes").unwrap(), None);

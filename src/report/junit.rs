@@ -37,12 +37,27 @@ pub fn render(suites: &[Suite]) -> String {
         let failures = s.cases.iter().filter(|c| c.failure.is_some()).count();
         let skipped = s.cases.iter().filter(|c| c.skipped.is_some()).count();
         let time: f64 = s.cases.iter().map(|c| c.seconds).sum();
-        o.push_str(&format!("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n", escape(&s.name), s.cases.len()));
+        o.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
+            escape(&s.name),
+            s.cases.len()
+        ));
         for c in &s.cases {
-            o.push_str(&format!("    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"", escape(&c.name), escape(&c.classname), c.seconds));
+            o.push_str(&format!(
+                "    <testcase name=\"{}\" classname=\"{}\" time=\"{:.3}\"",
+                escape(&c.name),
+                escape(&c.classname),
+                c.seconds
+            ));
             match (&c.failure, &c.skipped) {
-                (Some((m, body)), _) => o.push_str(&format!(">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n", escape(m), escape(body))),
-                (None, Some(r)) => o.push_str(&format!(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape(r))),
+                (Some((m, body)), _) => o.push_str(&format!(
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    escape(m),
+                    escape(body)
+                )),
+                (None, Some(r)) => {
+                    o.push_str(&format!(">\n      <skipped message=\"{}\"/>\n    </testcase>\n", escape(r)))
+                }
                 (None, None) => o.push_str("/>\n"),
             }
         }
@@ -61,8 +76,20 @@ mod tests {
         let x = render(&[Suite {
             name: "etcd-quota".into(),
             cases: vec![
-                Case { name: "writes".into(), classname: "check".into(), seconds: 0.5, failure: Some(("mvcc: database space exceeded <500>".into(), "evidence & more".into())), skipped: None },
-                Case { name: "dns".into(), classname: "check".into(), seconds: 0.0, failure: None, skipped: Some("no CoreDNS".into()) },
+                Case {
+                    name: "writes".into(),
+                    classname: "check".into(),
+                    seconds: 0.5,
+                    failure: Some(("mvcc: database space exceeded <500>".into(), "evidence & more".into())),
+                    skipped: None,
+                },
+                Case {
+                    name: "dns".into(),
+                    classname: "check".into(),
+                    seconds: 0.0,
+                    failure: None,
+                    skipped: Some("no CoreDNS".into()),
+                },
             ],
         }]);
         assert!(x.contains("tests=\"2\" failures=\"1\" skipped=\"1\""), "{x}");

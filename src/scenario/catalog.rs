@@ -142,7 +142,10 @@ impl Catalog {
         let name = origin.display();
         if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
             if !skip_foreign {
-                self.diagnostics.push(Diagnostic::error(&name, "file is empty: nothing but blank lines and comments").help("`klab new <id>` writes a scenario to start from"));
+                self.diagnostics.push(
+                    Diagnostic::error(&name, "file is empty: nothing but blank lines and comments")
+                        .help("`klab new <id>` writes a scenario to start from"),
+                );
             }
             return;
         }
@@ -164,9 +167,12 @@ impl Catalog {
             (Expect::Any, other) => {
                 let found = if other.is_empty() { "no `kind`".to_string() } else { format!("kind `{other}`") };
                 self.diagnostics.push(
-                    Diagnostic::error(&name, format!("not a klab file: {found}, expected `kind: Scenario` or `kind: Check`"))
-                        .at(text, 1, 1)
-                        .help("start the file with `apiVersion: klab.dev/v1` and `kind: Scenario` (or `Check`)"),
+                    Diagnostic::error(
+                        &name,
+                        format!("not a klab file: {found}, expected `kind: Scenario` or `kind: Check`"),
+                    )
+                    .at(text, 1, 1)
+                    .help("start the file with `apiVersion: klab.dev/v1` and `kind: Scenario` (or `Check`)"),
                 );
                 return;
             }
@@ -191,21 +197,21 @@ impl Catalog {
     }
 
     fn insert_scenario(&mut self, id: String, e: Entry<Scenario>) {
-        if let Some(prev) = self.scenarios.get(&id) {
-            if same_layer(&prev.source.origin, &e.source.origin) {
-                self.duplicates.push((id, e.source));
-                return;
-            }
+        if let Some(prev) = self.scenarios.get(&id)
+            && same_layer(&prev.source.origin, &e.source.origin)
+        {
+            self.duplicates.push((id, e.source));
+            return;
         }
         self.scenarios.insert(id, e);
     }
 
     fn insert_check(&mut self, id: String, e: Entry<CheckFile>) {
-        if let Some(prev) = self.checks.get(&id) {
-            if same_layer(&prev.source.origin, &e.source.origin) {
-                self.duplicates.push((id, e.source));
-                return;
-            }
+        if let Some(prev) = self.checks.get(&id)
+            && same_layer(&prev.source.origin, &e.source.origin)
+        {
+            self.duplicates.push((id, e.source));
+            return;
         }
         self.checks.insert(id, e);
     }
@@ -244,10 +250,11 @@ fn files_of(dir: &'static Dir<'static>) -> Vec<(String, &'static str)> {
 fn collect(dir: &'static Dir<'static>, out: &mut Vec<(String, &'static str)>) {
     for f in dir.files() {
         let p = f.path().to_string_lossy().into_owned();
-        if (p.ends_with(".yaml") || p.ends_with(".yml")) && !p.contains("/.") {
-            if let Some(t) = f.contents_utf8() {
-                out.push((p, t));
-            }
+        if (p.ends_with(".yaml") || p.ends_with(".yml"))
+            && !p.contains("/.")
+            && let Some(t) = f.contents_utf8()
+        {
+            out.push((p, t));
         }
     }
     for d in dir.dirs() {

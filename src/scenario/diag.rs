@@ -81,11 +81,7 @@ impl fmt::Display for Diagnostic {
             writeln!(f, "{} |", " ".repeat(gutter.len()))?;
             writeln!(f, "{gutter} | {shown}")?;
             let caret_col = (self.column.max(1) - 1) as usize;
-            let pad: String = shown
-                .chars()
-                .take(caret_col)
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
+            let pad: String = shown.chars().take(caret_col).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
             writeln!(f, "{} | {pad}^", " ".repeat(gutter.len()))?;
         }
         if let Some(h) = &self.help {

@@ -38,9 +38,7 @@ impl Duration {
             if start == i {
                 return Err(format!("invalid duration `{text}`: expected a number at `{}`", &s[start..]));
             }
-            let n: u64 = s[start..i]
-                .parse()
-                .map_err(|_| format!("invalid duration `{text}`: number too large"))?;
+            let n: u64 = s[start..i].parse().map_err(|_| format!("invalid duration `{text}`: number too large"))?;
             let ustart = i;
             while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
                 i += 1;
@@ -68,7 +66,7 @@ impl fmt::Display for Duration {
         if ms == 0 {
             return f.write_str("0s");
         }
-        if ms % 1000 != 0 {
+        if !ms.is_multiple_of(1000) {
             return write!(f, "{ms}ms");
         }
         let mut s = ms / 1000;

@@ -574,10 +574,7 @@ impl<'de> Deserialize<'de> for Step {
                 }
                 let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
                 let action = action.ok_or_else(|| {
-                    de::Error::custom(format!(
-                        "step has no action kind: add one of {}",
-                        Action::KINDS.join(", ")
-                    ))
+                    de::Error::custom(format!("step has no action kind: add one of {}", Action::KINDS.join(", ")))
                 })?;
                 Ok(Step { id, description, variant, action })
             }

@@ -91,7 +91,11 @@ fn is_slug(s: &str) -> bool {
 
 fn header(c: &mut Ctx, api_version: &str, kind: &str, want_kind: &str) {
     if api_version != API_VERSION {
-        c.error("apiVersion", format!("unsupported apiVersion `{api_version}`"), Some(format!("write `apiVersion: {API_VERSION}`")));
+        c.error(
+            "apiVersion",
+            format!("unsupported apiVersion `{api_version}`"),
+            Some(format!("write `apiVersion: {API_VERSION}`")),
+        );
     }
     if kind != want_kind {
         c.error("kind", format!("kind `{kind}` in a {want_kind} file"), Some(format!("write `kind: {want_kind}`")));
@@ -100,8 +104,16 @@ fn header(c: &mut Ctx, api_version: &str, kind: &str, want_kind: &str) {
 
 fn lint_params(c: &mut Ctx, params: &indexmap::IndexMap<String, super::model::ParamSpec>) {
     for (name, spec) in params {
-        if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') || name.starts_with(|ch: char| ch.is_ascii_digit()) {
-            c.push(Severity::Error, &format!("params.{name}"), true, format!("parameter name `{name}` cannot be used in a template"), Some("use letters, digits and `_` (e.g. `quota_bytes` or `quotaBytes`)".into()));
+        if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+            || name.starts_with(|ch: char| ch.is_ascii_digit())
+        {
+            c.push(
+                Severity::Error,
+                &format!("params.{name}"),
+                true,
+                format!("parameter name `{name}` cannot be used in a template"),
+                Some("use letters, digits and `_` (e.g. `quota_bytes` or `quotaBytes`)".into()),
+            );
         }
         if name == "lab" || name == "saved" {
             c.push(Severity::Error, &format!("params.{name}"), true, "`lab` and `saved` are reserved: templates see the lab as `lab.name`, `lab.controlPlane`, `lab.nodes`, …".into(), Some("choose another parameter name".into()));
@@ -117,7 +129,11 @@ pub fn lint_check(e: &Entry<CheckFile>) -> Vec<Diagnostic> {
     let mut c = Ctx { source: &e.source, locs: Locations::of(&e.source.text), out: vec![] };
     header(&mut c, &f.api_version.value, &f.kind.value, "Check");
     if !is_slug(&f.metadata.id.value) {
-        c.error("metadata.id", format!("check id `{}` must be lowercase letters, digits and dashes", f.metadata.id.value), None);
+        c.error(
+            "metadata.id",
+            format!("check id `{}` must be lowercase letters, digits and dashes", f.metadata.id.value),
+            None,
+        );
     }
     lint_params(&mut c, &f.params);
     // Render with the defaults: undefined variables show here.
@@ -126,7 +142,11 @@ pub fn lint_check(e: &Entry<CheckFile>) -> Vec<Diagnostic> {
         let mut errs = Vec::new();
         r.render_value("check", &mut v, &mut errs);
         for t in errs {
-            c.error(&t.path, format!("template error: {}", t.message), Some("declare the variable under `params:` or fix its name".into()));
+            c.error(
+                &t.path,
+                format!("template error: {}", t.message),
+                Some("declare the variable under `params:` or fix its name".into()),
+            );
         }
     }
     c.out
@@ -138,13 +158,21 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
     header(&mut c, &s.api_version.value, &s.kind.value, "Scenario");
     let id = &s.metadata.id.value;
     if !is_slug(id) {
-        c.error("metadata.id", format!("scenario id `{id}` must be lowercase letters, digits and dashes (at most 63)"), None);
+        c.error(
+            "metadata.id",
+            format!("scenario id `{id}` must be lowercase letters, digits and dashes (at most 63)"),
+            None,
+        );
     }
     let stem = std::path::Path::new(&e.source.origin.display()).file_stem().map(|s| s.to_string_lossy().into_owned());
-    if let Some(stem) = stem {
-        if &stem != id {
-            c.warn("metadata.id", format!("id `{id}` differs from the file name `{stem}`"), Some("name the file after the id, so authors find it".into()));
-        }
+    if let Some(stem) = stem
+        && &stem != id
+    {
+        c.warn(
+            "metadata.id",
+            format!("id `{id}` differs from the file name `{stem}`"),
+            Some("name the file after the id, so authors find it".into()),
+        );
     }
     if s.metadata.time_limit.0 == 0 {
         c.error("metadata.timeLimit", "time limit must be more than zero".into(), None);
@@ -165,11 +193,19 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
         }
     }
     let check_variant = |c: &mut Ctx, path: &str, v: &Option<serde_saphyr::Spanned<String>>| {
-        if let Some(v) = v {
-            if !variant_ids.contains(v.value.as_str()) {
-                let ids: Vec<&str> = variant_ids.iter().copied().collect();
-                c.error(&format!("{path}.variant"), format!("unknown variant `{}`", v.value), Some(if ids.is_empty() { "declare it under `variants:`".into() } else { format!("expected one of {}", ids.join(", ")) }));
-            }
+        if let Some(v) = v
+            && !variant_ids.contains(v.value.as_str())
+        {
+            let ids: Vec<&str> = variant_ids.iter().copied().collect();
+            c.error(
+                &format!("{path}.variant"),
+                format!("unknown variant `{}`", v.value),
+                Some(if ids.is_empty() {
+                    "declare it under `variants:`".into()
+                } else {
+                    format!("expected one of {}", ids.join(", "))
+                }),
+            );
         }
     };
 
@@ -180,7 +216,11 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
             let path = format!("{field}[{i}]");
             check_variant(&mut c, &path, &st.variant);
             if !is_slug(&st.id.value) {
-                c.error(&format!("{path}.id"), format!("step id `{}` must be lowercase letters, digits and dashes", st.id.value), None);
+                c.error(
+                    &format!("{path}.id"),
+                    format!("step id `{}` must be lowercase letters, digits and dashes", st.id.value),
+                    None,
+                );
             }
             if let Some(prev) = step_ids.insert(st.id.value.clone(), path.clone()) {
                 c.error(&format!("{path}.id"), format!("duplicate step id `{}` (also at {prev})", st.id.value), None);
@@ -192,7 +232,11 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
         c.error("faults", "a scenario needs at least one fault".into(), None);
     }
     if s.solution.is_empty() {
-        c.error("solution", "a scenario without a solution: `selftest` and `solve` need the reference fix".into(), Some("add the steps that fix the cluster under `solution:`".into()));
+        c.error(
+            "solution",
+            "a scenario without a solution: `selftest` and `solve` need the reference fix".into(),
+            Some("add the steps that fix the cluster under `solution:`".into()),
+        );
     }
 
     // Checks.
@@ -207,17 +251,30 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
         }
         if let CheckBody::Use(u) = &ch.body {
             if cat.check(&u.value).is_none() {
-                let help = yaml::suggest(&u.value, cat.checks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-                c.error(&format!("{path}.use"), format!("unknown check `{}`: no such id in checks/", u.value), help.or(Some("`klab lint` lists the checks it knows with --output json".into())));
+                let help = yaml::suggest(&u.value, cat.checks.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"));
+                c.error(
+                    &format!("{path}.use"),
+                    format!("unknown check `{}`: no such id in checks/", u.value),
+                    help.or(Some("`klab lint` lists the checks it knows with --output json".into())),
+                );
             }
         } else if !ch.with.is_empty() {
-            c.error(&format!("{path}.with"), "`with:` gives parameters to a reusable check; an inline check has none".into(), None);
+            c.error(
+                &format!("{path}.with"),
+                "`with:` gives parameters to a reusable check; an inline check has none".into(),
+                None,
+            );
         }
     }
     if s.checks.is_empty() {
         c.error("checks", "a scenario needs checks: how else would klab know it is fixed?".into(), None);
     } else if !roles.contains(&super::kinds::Role::User) {
-        c.warn("checks", "no check has `role: user`: nothing verifies the cluster from the user's point of view".into(), None);
+        c.warn(
+            "checks",
+            "no check has `role: user`: nothing verifies the cluster from the user's point of view".into(),
+            None,
+        );
     }
 
     // Diagnosis key.
@@ -229,20 +286,32 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
             c.error(&format!("diagnosis.causes[{i}].id"), format!("duplicate cause id `{}`", cause.id.value), None);
         }
         if cause.faults.is_empty() {
-            c.error(&format!("diagnosis.causes[{i}].faults"), format!("cause `{}` names no fault", cause.id.value), Some("list the ids of the faults that realise this cause".into()));
+            c.error(
+                &format!("diagnosis.causes[{i}].faults"),
+                format!("cause `{}` names no fault", cause.id.value),
+                Some("list the ids of the faults that realise this cause".into()),
+            );
         }
         for (j, f) in cause.faults.iter().enumerate() {
             if fault_ids.contains(f.value.as_str()) {
                 realised.insert(f.value.clone());
             } else {
                 let help = yaml::suggest(&f.value, fault_ids.iter().copied()).map(|x| format!("did you mean `{x}`?"));
-                c.error(&format!("diagnosis.causes[{i}].faults[{j}]"), format!("cause `{}` names fault `{}`, which is not among the faults", cause.id.value, f.value), help);
+                c.error(
+                    &format!("diagnosis.causes[{i}].faults[{j}]"),
+                    format!("cause `{}` names fault `{}`, which is not among the faults", cause.id.value, f.value),
+                    help,
+                );
             }
         }
     }
     for (i, rh) in s.diagnosis.red_herrings.iter().enumerate() {
         if !cause_ids.insert(rh.id.value.clone()) {
-            c.error(&format!("diagnosis.redHerrings[{i}].id"), format!("id `{}` is used twice in the diagnosis key", rh.id.value), None);
+            c.error(
+                &format!("diagnosis.redHerrings[{i}].id"),
+                format!("id `{}` is used twice in the diagnosis key", rh.id.value),
+                None,
+            );
         }
     }
     if s.diagnosis.causes.is_empty() {
@@ -253,7 +322,11 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
     }
     for (i, f) in s.faults.iter().enumerate() {
         if !realised.contains(&f.id.value) && !matches!(f.action, Action::Wait(_)) {
-            c.warn(&format!("faults[{i}].id"), format!("fault `{}` is not named by any cause of the diagnosis key", f.id.value), None);
+            c.warn(
+                &format!("faults[{i}].id"),
+                format!("fault `{}` is not named by any cause of the diagnosis key", f.id.value),
+                None,
+            );
         }
     }
     for (i, h) in s.hints.iter().enumerate() {
@@ -284,19 +357,33 @@ fn lint_step(c: &mut Ctx, path: &str, st: &Step) {
             if a.command.is_empty() {
                 c.error(&format!("{kp}.command"), "empty command".into(), None);
             }
-            if let Some(first) = a.command.first() {
-                if a.command.len() >= 2 && ["sh", "bash", "/bin/sh", "/bin/bash"].contains(&first.as_str()) && a.command[1] == "-c" {
-                    c.warn(&format!("{kp}.command"), "a shell command line: klab passes argument vectors; prefer the command itself".into(), Some("write `command: [sysctl, -w, net.ipv4.ip_forward=0]`".into()));
-                }
+            if let Some(first) = a.command.first()
+                && a.command.len() >= 2
+                && ["sh", "bash", "/bin/sh", "/bin/bash"].contains(&first.as_str())
+                && a.command[1] == "-c"
+            {
+                c.warn(
+                    &format!("{kp}.command"),
+                    "a shell command line: klab passes argument vectors; prefer the command itself".into(),
+                    Some("write `command: [sysctl, -w, net.ipv4.ip_forward=0]`".into()),
+                );
             }
             if a.save.is_some() && a.undo.is_none() {
-                c.error(&format!("{kp}.save"), "`save` without `undo`: the saved output is only used by `undo`".into(), None);
+                c.error(
+                    &format!("{kp}.save"),
+                    "`save` without `undo`: the saved output is only used by `undo`".into(),
+                    None,
+                );
             }
         }
         Action::Sysctl(a) => {
             for k in a.settings.keys() {
                 if !k.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-/".contains(ch)) || k.is_empty() {
-                    c.error(&format!("{kp}.settings.{k}"), format!("`{k}` is not a sysctl key like net.ipv4.ip_forward"), None);
+                    c.error(
+                        &format!("{kp}.settings.{k}"),
+                        format!("`{k}` is not a sysctl key like net.ipv4.ip_forward"),
+                        None,
+                    );
                 }
             }
             if a.settings.is_empty() {
@@ -305,34 +392,48 @@ fn lint_step(c: &mut Ctx, path: &str, st: &Step) {
         }
         Action::StaticPodFlag(a) => {
             if !a.flag.starts_with("--") {
-                c.error(&format!("{kp}.flag"), format!("flag `{}` should be written with its dashes, e.g. `--{}`", a.flag, a.flag.trim_start_matches('-')), None);
+                c.error(
+                    &format!("{kp}.flag"),
+                    format!(
+                        "flag `{}` should be written with its dashes, e.g. `--{}`",
+                        a.flag,
+                        a.flag.trim_start_matches('-')
+                    ),
+                    None,
+                );
             }
             if a.remove == a.value.is_some() {
                 c.error(&kp, "staticPodFlag needs either `value:` or `remove: true`".into(), None);
             }
-            if !is_slug(&a.manifest) {
-                c.error(&format!("{kp}.manifest"), format!("`{}` is not a static pod manifest name (e.g. etcd, kube-apiserver)", a.manifest), None);
+            if !is_slug(&a.manifest) && !a.manifest.contains("{{") {
+                c.error(
+                    &format!("{kp}.manifest"),
+                    format!("`{}` is not a static pod manifest name (e.g. etcd, kube-apiserver)", a.manifest),
+                    None,
+                );
             }
         }
-        Action::EtcdFill(a) => {
-            if a.value_bytes == 0 || a.value_bytes > 1024 * 1024 {
-                c.error(&format!("{kp}.valueBytes"), "valueBytes must be between 1 and 1048576 (etcd refuses requests over 1.5 MiB)".into(), None);
-            }
+        Action::EtcdFill(a) if (a.value_bytes == 0 || a.value_bytes > 1024 * 1024) => {
+            c.error(
+                &format!("{kp}.valueBytes"),
+                "valueBytes must be between 1 and 1048576 (etcd refuses requests over 1.5 MiB)".into(),
+                None,
+            );
         }
         Action::Etcdctl(a) if a.args.is_empty() => {
             c.error(&format!("{kp}.args"), "empty etcdctl arguments".into(), None);
         }
         Action::NodeFile(a) => {
-            if !a.path.starts_with('/') {
+            if !a.path.starts_with('/') && !a.path.contains("{{") {
                 c.error(&format!("{kp}.path"), format!("`{}` must be an absolute path", a.path), None);
             }
             if a.remove == a.content.is_some() {
                 c.error(&kp, "nodeFile needs either `content:` or `remove: true`".into(), None);
             }
-            if let Some(m) = &a.mode {
-                if u32::from_str_radix(m, 8).is_err() {
-                    c.error(&format!("{kp}.mode"), format!("mode `{m}` is not octal like 0644"), None);
-                }
+            if let Some(m) = &a.mode
+                && u32::from_str_radix(m, 8).is_err()
+            {
+                c.error(&format!("{kp}.mode"), format!("mode `{m}` is not octal like 0644"), None);
             }
         }
         Action::Label(a) if a.labels.is_empty() => {

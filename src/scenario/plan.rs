@@ -239,7 +239,11 @@ impl<'a> Builder<'a> {
                         format!(
                             "scenario `{}` has no parameter `{k}`{}",
                             s.metadata.id.value,
-                            if names.is_empty() { String::new() } else { format!(", expected one of {}", names.join(", ")) }
+                            if names.is_empty() {
+                                String::new()
+                            } else {
+                                format!(", expected one of {}", names.join(", "))
+                            }
                         ),
                     );
                     if let Some(sug) = yaml::suggest(k, names.into_iter()) {
@@ -261,14 +265,19 @@ impl<'a> Builder<'a> {
     fn variant(&mut self, s: &Scenario, choice: &VariantChoice) -> (Option<String>, Option<String>) {
         if s.variants.is_empty() {
             if let VariantChoice::Named(n) = choice {
-                self.errors.push(Diagnostic::error("--variant", format!("scenario `{}` has no variants (asked for `{n}`)", s.metadata.id.value)));
+                self.errors.push(Diagnostic::error(
+                    "--variant",
+                    format!("scenario `{}` has no variants (asked for `{n}`)", s.metadata.id.value),
+                ));
             }
             return (None, None);
         }
         match choice {
             VariantChoice::Default => {
                 let last = s.variants.last().map(|v| v.id.value.clone());
-                let reason = last.as_ref().map(|l| format!("no server version known: showing `{l}`, the variant for the newest servers"));
+                let reason = last
+                    .as_ref()
+                    .map(|l| format!("no server version known: showing `{l}`, the variant for the newest servers"));
                 (last, reason)
             }
             VariantChoice::Named(n) => {
@@ -276,19 +285,22 @@ impl<'a> Builder<'a> {
                     (Some(n.clone()), Some(format!("chosen with --variant {n}")))
                 } else {
                     let ids: Vec<&str> = s.variants.iter().map(|v| v.id.value.as_str()).collect();
-                    self.errors.push(Diagnostic::error("--variant", format!("no variant `{n}`, expected one of {}", ids.join(", "))));
+                    self.errors.push(Diagnostic::error(
+                        "--variant",
+                        format!("no variant `{n}`, expected one of {}", ids.join(", ")),
+                    ));
                     (None, None)
                 }
             }
             VariantChoice::ForServer(v) => {
                 for var in &s.variants {
-                    if let Ok(req) = VersionReq::parse(&var.server_version.value) {
-                        if req.matches(*v) {
-                            return (
-                                Some(var.id.value.clone()),
-                                Some(format!("server {v} matches `{}`", var.server_version.value)),
-                            );
-                        }
+                    if let Ok(req) = VersionReq::parse(&var.server_version.value)
+                        && req.matches(*v)
+                    {
+                        return (
+                            Some(var.id.value.clone()),
+                            Some(format!("server {v} matches `{}`", var.server_version.value)),
+                        );
                     }
                 }
                 self.errors.push(Diagnostic::error(
@@ -305,7 +317,11 @@ impl<'a> Builder<'a> {
         let mut terrs = Vec::new();
         r.render_value(path, &mut value, &mut terrs);
         for e in terrs {
-            self.error_at(&e.path, format!("template error: {}", e.message), Some("declare the variable under `params:` or fix its name".into()));
+            self.error_at(
+                &e.path,
+                format!("template error: {}", e.message),
+                Some("declare the variable under `params:` or fix its name".into()),
+            );
         }
         let rendered: Step = match serde_json::from_value(value) {
             Ok(s) => s,
@@ -327,7 +343,9 @@ impl<'a> Builder<'a> {
                 let p = format!("{path}.apply.manifest");
                 match parse_manifest(&a.manifest) {
                     Ok(objs) => planned.objects = objs,
-                    Err(m) => self.error_at(&p, m, Some("every document needs apiVersion, kind and metadata.name".into())),
+                    Err(m) => {
+                        self.error_at(&p, m, Some("every document needs apiVersion, kind and metadata.name".into()))
+                    }
                 }
             }
             Action::Patch(pa) => {
@@ -348,7 +366,11 @@ impl<'a> Builder<'a> {
         let mut terrs = Vec::new();
         r.render_value(path, &mut value, &mut terrs);
         for e in terrs {
-            self.error_at(&e.path, format!("template error: {}", e.message), Some("declare the variable under `params:` or fix its name".into()));
+            self.error_at(
+                &e.path,
+                format!("template error: {}", e.message),
+                Some("declare the variable under `params:` or fix its name".into()),
+            );
         }
         let rendered: CheckEntry = match serde_json::from_value(value) {
             Ok(s) => s,
@@ -361,8 +383,13 @@ impl<'a> Builder<'a> {
             CheckBody::Inline(spec) => (spec.clone(), "inline".to_string()),
             CheckBody::Use(id) => {
                 let Some(def) = cat.check(&id.value) else {
-                    let help = yaml::suggest(&id.value, cat.checks.keys().map(String::as_str)).map(|s| format!("did you mean `{s}`?"));
-                    self.error_at(&format!("{path}.use"), format!("unknown check `{}`: no such file in checks/", id.value), help);
+                    let help = yaml::suggest(&id.value, cat.checks.keys().map(String::as_str))
+                        .map(|s| format!("did you mean `{s}`?"));
+                    self.error_at(
+                        &format!("{path}.use"),
+                        format!("unknown check `{}`: no such file in checks/", id.value),
+                        help,
+                    );
                     return None;
                 };
                 let mut overrides = Params::new();
@@ -372,12 +399,20 @@ impl<'a> Builder<'a> {
                             let names: Vec<&str> = def.item.params.keys().map(String::as_str).collect();
                             self.error_at(
                                 &format!("{path}.with.{k}"),
-                                format!("check `{}` has no parameter `{k}`, expected one of {}", id.value, names.join(", ")),
+                                format!(
+                                    "check `{}` has no parameter `{k}`, expected one of {}",
+                                    id.value,
+                                    names.join(", ")
+                                ),
                                 yaml::suggest(k, names.into_iter()).map(|s| format!("did you mean `{s}`?")),
                             );
                         }
                         Some(spec) => match template::type_error(spec, v) {
-                            Some(e) => self.error_at(&format!("{path}.with.{k}"), format!("parameter `{k}` of check `{}`: {e}", id.value), None),
+                            Some(e) => self.error_at(
+                                &format!("{path}.with.{k}"),
+                                format!("parameter `{k}` of check `{}`: {e}", id.value),
+                                None,
+                            ),
                             None => {
                                 overrides.insert(k.clone(), v.clone());
                             }
@@ -394,7 +429,11 @@ impl<'a> Builder<'a> {
                 for e in cerrs {
                     let (l, col) = clocs.as_ref().map(|x| x.find(&e.path)).unwrap_or((1, 1));
                     self.errors.push(
-                        Diagnostic::error(def.source.origin.display(), format!("template error (used by {path}): {}", e.message)).at(ctext, l, col),
+                        Diagnostic::error(
+                            def.source.origin.display(),
+                            format!("template error (used by {path}): {}", e.message),
+                        )
+                        .at(ctext, l, col),
                     );
                 }
                 match serde_json::from_value::<CheckSpec>(cv) {
@@ -425,10 +464,10 @@ impl<'a> Builder<'a> {
     /// Problems a check can only show once rendered: bad regexes, empty commands.
     fn validate_check(&mut self, path: &str, spec: &CheckSpec) {
         let expect = |p: &str, e: &Expect, this: &mut Self| {
-            if let Some(re) = &e.stdout_matches {
-                if let Err(err) = regex::Regex::new(re) {
-                    this.error_at(&format!("{p}.expect.stdoutMatches"), format!("invalid regular expression: {err}"), None);
-                }
+            if let Some(re) = &e.stdout_matches
+                && let Err(err) = regex::Regex::new(re)
+            {
+                this.error_at(&format!("{p}.expect.stdoutMatches"), format!("invalid regular expression: {err}"), None);
             }
         };
         match spec {
@@ -467,11 +506,13 @@ impl<'a> Builder<'a> {
 
 /// Parses a rendered manifest into its documents and checks each names its object.
 pub fn parse_manifest(text: &str) -> Result<Vec<Value>, String> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml::options_multi())
-        .map_err(|e| {
-            let loc = e.location().map(|l| format!(" (rendered manifest line {}, column {})", l.line(), l.column())).unwrap_or_default();
-            format!("manifest is not valid YAML{loc}: {}", first_line(&e.without_snippet().to_string()))
-        })?;
+    let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(text, yaml::options_multi()).map_err(|e| {
+        let loc = e
+            .location()
+            .map(|l| format!(" (rendered manifest line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        format!("manifest is not valid YAML{loc}: {}", first_line(&e.without_snippet().to_string()))
+    })?;
     if docs.is_empty() {
         return Err("manifest is empty".into());
     }
@@ -494,7 +535,10 @@ pub fn parse_manifest(text: &str) -> Result<Vec<Value>, String> {
             return Err(format!("document {n} of the manifest has no kind"));
         }
         if field(&["metadata", "name"]).is_none() {
-            return Err(format!("document {n} of the manifest ({}) has no metadata.name", field(&["kind"]).unwrap_or("?")));
+            return Err(format!(
+                "document {n} of the manifest ({}) has no metadata.name",
+                field(&["kind"]).unwrap_or("?")
+            ));
         }
     }
     Ok(docs)

@@ -44,11 +44,9 @@ fn describe(v: &Value) -> String {
 pub fn parse_override(spec: &ParamSpec, text: &str) -> Result<Value, String> {
     match spec.param_type {
         ParamType::String => Ok(Value::String(text.to_string())),
-        ParamType::Int => text
-            .trim()
-            .parse::<i64>()
-            .map(Value::from)
-            .map_err(|_| format!("expected an integer, found {text:?}")),
+        ParamType::Int => {
+            text.trim().parse::<i64>().map(Value::from).map_err(|_| format!("expected an integer, found {text:?}"))
+        }
         ParamType::Bool => match text.trim() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),

@@ -56,9 +56,7 @@ impl VersionReq {
             } else if let Some(r) = p.strip_prefix('=') {
                 (Op::Eq, r)
             } else {
-                return Err(format!(
-                    "`{p}` needs a comparison: write e.g. `<1.25`, `>=1.25` or `>=1.20, <1.25`"
-                ));
+                return Err(format!("`{p}` needs a comparison: write e.g. `<1.25`, `>=1.25` or `>=1.20, <1.25`"));
             };
             out.push((op, MinorVersion::parse(rest)?));
         }

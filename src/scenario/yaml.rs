@@ -5,8 +5,8 @@
 //! before parsing, and serde-saphyr's budgets stop alias bombs and deep nesting early.
 
 use super::diag::Diagnostic;
-use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Options, Spanned};
 use std::collections::HashMap;
 use std::fmt;
@@ -91,7 +91,9 @@ pub fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnos
     if let Some(h) = help {
         d = d.help(h);
     } else if d.source_line.as_deref().is_some_and(|l| l.contains("{{")) {
-        d = d.help("quote a templated value, e.g. `namespace: \"{{ namespace }}\"`: unquoted `{{` starts a YAML mapping");
+        d = d.help(
+            "quote a templated value, e.g. `namespace: \"{{ namespace }}\"`: unquoted `{{` starts a YAML mapping",
+        );
     }
     d
 }
@@ -100,31 +102,33 @@ pub fn to_diagnostic(file: &str, text: &str, e: &serde_saphyr::Error) -> Diagnos
 /// developers; keep the message, move the place to the diagnostic, and add a hint.
 fn clean_message(raw: &str) -> (String, Option<String>) {
     let mut msg = raw.trim().trim_start_matches("error:").trim().to_string();
-    if let Some(rest) = msg.strip_prefix("line ") {
-        if let Some(idx) = rest.find(": ") {
-            let head = &rest[..idx];
-            if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
-                msg = rest[idx + 2..].to_string();
-            }
+    if let Some(rest) = msg.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+    {
+        let head = &rest[..idx];
+        if head.split(" column ").all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+            msg = rest[idx + 2..].to_string();
         }
     }
     if let Some(first) = msg.lines().next() {
         msg = first.to_string();
     }
-    if let Some(i) = msg.rfind(" at line ") {
-        if msg[i + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())) {
-            msg.truncate(i);
-        }
+    if let Some(i) = msg.rfind(" at line ")
+        && msg[i + 9..].split(", column ").all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        msg.truncate(i);
     }
     let help = if msg.contains("budget breached") || msg.contains("recursion limit") || msg.contains("alias") {
-        Some("the file is too deeply nested or expands too many aliases; klab refuses it rather than risk a hang".to_string())
+        Some(
+            "the file is too deeply nested or expands too many aliases; klab refuses it rather than risk a hang"
+                .to_string(),
+        )
     } else if msg.contains("duplicate mapping key") {
         msg = msg.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
         Some("each key may appear once in a mapping; remove or rename one of them".to_string())
     } else if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
         let expected = msg.split("expected one of ").nth(1).unwrap_or("");
-        suggest(field, expected.split(", ").map(|s| s.trim_matches('`')))
-            .map(|s| format!("did you mean `{s}`?"))
+        suggest(field, expected.split(", ").map(|s| s.trim_matches('`'))).map(|s| format!("did you mean `{s}`?"))
     } else {
         None
     };
@@ -295,10 +299,10 @@ impl Locations {
     pub fn find(&self, path: &str) -> (u64, u64) {
         let mut p = path.to_string();
         loop {
-            if let Some(&(l, c)) = self.values.get(&p) {
-                if l > 0 {
-                    return (l, c);
-                }
+            if let Some(&(l, c)) = self.values.get(&p)
+                && l > 0
+            {
+                return (l, c);
             }
             match p.rfind(['.', '[']) {
                 Some(i) => p.truncate(i),
@@ -314,6 +318,15 @@ impl Locations {
             _ => self.find(path),
         }
     }
+}
+
+/// Like [`options`], for manifests that hold several documents.
+pub fn options_multi() -> Options {
+    let mut o = options();
+    if let Some(b) = o.budget.as_mut() {
+        b.max_documents = 64;
+    }
+    o
 }
 
 #[cfg(test)]
@@ -336,13 +349,4 @@ mod tests {
         assert_eq!(suggest("fualts", c.iter().copied()).as_deref(), Some("faults"));
         assert_eq!(suggest("zzzzzzzz", c.iter().copied()), None);
     }
-}
-
-/// Like [`options`], for manifests that hold several documents.
-pub fn options_multi() -> Options {
-    let mut o = options();
-    if let Some(b) = o.budget.as_mut() {
-        b.max_documents = 64;
-    }
-    o
 }

@@ -44,7 +44,13 @@ impl UndoItem {
     /// What this item restores; two items with one target restore the same thing.
     pub fn target(&self) -> String {
         match self {
-            UndoItem::Object { key, .. } => format!("object:{}/{}/{}/{}", key.api_version, key.kind, key.namespace.as_deref().unwrap_or(""), key.name),
+            UndoItem::Object { key, .. } => format!(
+                "object:{}/{}/{}/{}",
+                key.api_version,
+                key.kind,
+                key.namespace.as_deref().unwrap_or(""),
+                key.name
+            ),
             UndoItem::Sysctl { node, key, .. } => format!("sysctl:{node}:{key}"),
             UndoItem::File { node, path, .. } | UndoItem::StaticPod { node, path, .. } => format!("file:{node}:{path}"),
             UndoItem::EtcdFiller { node, prefix } => format!("etcd:{node}:{prefix}"),
@@ -62,8 +68,12 @@ impl UndoItem {
             UndoItem::File { node, path, before: None, .. } => format!("{node}: remove {path}"),
             UndoItem::File { node, path, .. } => format!("{node}: restore {path}"),
             UndoItem::StaticPod { node, path, .. } => format!("{node}: restore {path} and wait for the restart"),
-            UndoItem::EtcdFiller { node, prefix } => format!("{node}: delete etcd keys {prefix}*, compact, defragment, disarm alarms"),
-            UndoItem::Kubelet { node, was_running } => format!("{node}: kubelet {}", if *was_running { "start" } else { "stop" }),
+            UndoItem::EtcdFiller { node, prefix } => {
+                format!("{node}: delete etcd keys {prefix}*, compact, defragment, disarm alarms")
+            }
+            UndoItem::Kubelet { node, was_running } => {
+                format!("{node}: kubelet {}", if *was_running { "start" } else { "stop" })
+            }
             UndoItem::Command { node, argv } => format!("{node}: {}", argv.join(" ")),
         }
     }
@@ -75,7 +85,12 @@ pub enum Record {
     #[serde(rename_all = "camelCase")]
     Intent { seq: u32, phase: String, step: String, kind: String, at: String, undo: Vec<UndoItem> },
     #[serde(rename_all = "camelCase")]
-    Done { seq: u32, at: String, #[serde(default, skip_serializing_if = "Option::is_none")] evidence: Option<String> },
+    Done {
+        seq: u32,
+        at: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        evidence: Option<String>,
+    },
     #[serde(rename_all = "camelCase")]
     Failed { seq: u32, at: String, error: String },
     #[serde(rename_all = "camelCase")]
@@ -120,7 +135,8 @@ impl Journal {
             std::fs::create_dir_all(dir).map_err(err)?;
         }
         let mut f = OpenOptions::new().create(true).append(true).open(&self.path).map_err(err)?;
-        let mut line = serde_json::to_string(&r).map_err(|e| StateError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
+        let mut line = serde_json::to_string(&r)
+            .map_err(|e| StateError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
         line.push('\n');
         f.write_all(line.as_bytes()).map_err(err)?;
         f.sync_all().map_err(err)?;
@@ -149,7 +165,10 @@ impl Journal {
     }
 
     pub fn undone(&self) -> std::collections::HashSet<(u32, usize)> {
-        self.records.iter().filter_map(|r| if let Record::Undone { seq, item, .. } = r { Some((*seq, *item)) } else { None }).collect()
+        self.records
+            .iter()
+            .filter_map(|r| if let Record::Undone { seq, item, .. } = r { Some((*seq, *item)) } else { None })
+            .collect()
     }
 
     /// Every (seq, index, item) still to undo, last first.
@@ -187,9 +206,9 @@ impl Journal {
 /// A test hook: `KLAB_TEST_CRASH_AT=<seq>:<intent|act|done>` aborts the process right after
 /// that point, as `kill -9` would, so tests can prove `reset` recovers from every boundary.
 pub fn crash_point(seq: u32, point: &str) {
-    if let Ok(v) = std::env::var("KLAB_TEST_CRASH_AT") {
-        if v == format!("{seq}:{point}") {
-            std::process::abort();
-        }
+    if let Ok(v) = std::env::var("KLAB_TEST_CRASH_AT")
+        && v == format!("{seq}:{point}")
+    {
+        std::process::abort();
     }
 }

@@ -68,7 +68,8 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io(dir))?;
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("state")));
-    let text = serde_json::to_vec_pretty(value).map_err(|e| StateError::Corrupt { path: path.into(), message: e.to_string() })?;
+    let text = serde_json::to_vec_pretty(value)
+        .map_err(|e| StateError::Corrupt { path: path.into(), message: e.to_string() })?;
     let mut f = File::create(&tmp).map_err(io(&tmp))?;
     f.write_all(&text).map_err(io(&tmp))?;
     f.sync_all().map_err(io(&tmp))?;
@@ -81,7 +82,9 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StateError> {
     match fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| StateError::Corrupt { path: path.into(), message: e.to_string() }),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt { path: path.into(), message: e.to_string() }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(StateError::Io { path: path.into(), source: e }),
     }

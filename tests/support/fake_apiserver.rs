@@ -24,6 +24,9 @@
 //! conflicts, pagination (`limit`/`continue` are ignored), protobuf, tables,
 //! schema validation beyond metadata.name, port-forward/attach.
 
+// Early-return helpers hand back a ready `Status` response as their error.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -66,22 +69,14 @@ pub struct ResourceDef {
 
 impl ResourceDef {
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
     fn singular(&self) -> String {
         self.kind.to_lowercase()
     }
     /// `configmaps` or `deployments.apps`, as in real error messages.
     fn qualified(&self) -> String {
-        if self.group.is_empty() {
-            self.plural.clone()
-        } else {
-            format!("{}.{}", self.plural, self.group)
-        }
+        if self.group.is_empty() { self.plural.clone() } else { format!("{}.{}", self.plural, self.group) }
     }
 }
 
@@ -145,12 +140,14 @@ fn builtin_resources() -> Vec<ResourceDef> {
         ("exec".into(), vec!["create".into(), "get".into()]),
         ("eviction".into(), vec!["create".into()]),
     ];
+    let mut ns_def = r("", "v1", "Namespace", "namespaces", false, true);
+    ns_def.subresources = vec![("finalize".into(), vec!["update".into()])];
     let mut psp = r("policy", "v1beta1", "PodSecurityPolicy", "podsecuritypolicies", false, false);
     psp.removed_in_minor = Some(25);
     let mut deploy = r("apps", "v1", "Deployment", "deployments", true, true);
     deploy.subresources = vec![("scale".into(), vec!["get".into(), "patch".into(), "update".into()])];
     vec![
-        r("", "v1", "Namespace", "namespaces", false, true),
+        ns_def,
         pods,
         r("", "v1", "Service", "services", true, true),
         r("", "v1", "Endpoints", "endpoints", true, false),
@@ -210,14 +207,7 @@ fn builtin_resources() -> Vec<ResourceDef> {
         r("events.k8s.io", "v1", "Event", "events", true, false),
         r("coordination.k8s.io", "v1", "Lease", "leases", true, false),
         r("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, false),
-        r(
-            "apiextensions.k8s.io",
-            "v1",
-            "CustomResourceDefinition",
-            "customresourcedefinitions",
-            false,
-            true,
-        ),
+        r("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", false, true),
     ]
 }
 
@@ -269,12 +259,7 @@ impl FakeApiServer {
                 rt.shutdown_timeout(Duration::from_secs(2));
             })
             .expect("spawn fake apiserver thread");
-        let server = FakeApiServer {
-            state,
-            addr,
-            shutdown: Mutex::new(Some(tx)),
-            thread: Mutex::new(Some(thread)),
-        };
+        let server = FakeApiServer { state, addr, shutdown: Mutex::new(Some(tx)), thread: Mutex::new(Some(thread)) };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}));
         }
@@ -354,8 +339,7 @@ impl FakeApiServer {
 
     pub fn register_def(&self, def: ResourceDef) {
         let mut s = lock(&self.state);
-        s.resources
-            .retain(|r| !(r.group == def.group && r.version == def.version && r.plural == def.plural));
+        s.resources.retain(|r| !(r.group == def.group && r.version == def.version && r.plural == def.plural));
         s.resources.push(def);
     }
 
@@ -392,6 +376,7 @@ impl FakeApiServer {
         let mut s = lock(&self.state);
         let k = key(api_version, kind, ns, name);
         let obj = s.objects.shift_remove(&k)?;
+        s.next_rv();
         s.record("DELETED", k, obj.clone());
         Some(obj)
     }
@@ -457,12 +442,7 @@ impl FakeApiServer {
 
     /// Scripted exec for a pod (`"*"` matches any namespace / pod); the latest
     /// matching registration wins.
-    pub fn on_exec(
-        &self,
-        ns: &str,
-        pod: &str,
-        f: impl Fn(&[String]) -> (String, String, i32) + Send + Sync + 'static,
-    ) {
+    pub fn on_exec(&self, ns: &str, pod: &str, f: impl Fn(&[String]) -> (String, String, i32) + Send + Sync + 'static) {
         lock(&self.state).exec.push((ns.into(), pod.into(), Arc::new(f)));
     }
 
@@ -498,7 +478,7 @@ impl FakeApiServer {
 
     // ----- request log -----
 
-    /// Every request received so far: (method, path-and-query).
+    /// Every request received so far: (method, path-and-query), a trailing `?` removed.
     pub fn requests(&self) -> Vec<(String, String)> {
         lock(&self.state).requests.clone()
     }
@@ -576,18 +556,11 @@ impl State {
 
     fn visible(&self) -> Vec<ResourceDef> {
         let minor = self.minor_num();
-        self.resources
-            .iter()
-            .filter(|r| r.removed_in_minor.is_none_or(|m| minor < m))
-            .cloned()
-            .collect()
+        self.resources.iter().filter(|r| r.removed_in_minor.is_none_or(|m| minor < m)).cloned().collect()
     }
 
     fn def_for_kind(&self, api_version: &str, kind: &str) -> Option<ResourceDef> {
-        self.resources
-            .iter()
-            .find(|r| r.api_version() == api_version && r.kind == kind)
-            .cloned()
+        self.resources.iter().find(|r| r.api_version() == api_version && r.kind == kind).cloned()
     }
 
     fn record(&mut self, kind: &'static str, key: Key, obj: Value) {
@@ -694,12 +667,7 @@ fn injected(code: u16, message: &str) -> Response<Body> {
 }
 
 fn not_found(def: &ResourceDef, name: &str) -> Response<Body> {
-    status_error(
-        404,
-        "NotFound",
-        &format!("{} \"{}\" not found", def.qualified(), name),
-        Some(details(def, name)),
-    )
+    status_error(404, "NotFound", &format!("{} \"{}\" not found", def.qualified(), name), Some(details(def, name)))
 }
 
 fn details(def: &ResourceDef, name: &str) -> Value {
@@ -728,12 +696,7 @@ fn invalid(def: &ResourceDef, name: &str, field: &str, msg: &str) -> Response<Bo
     let mut d = details(def, name);
     d["kind"] = json!(def.kind);
     d["causes"] = json!([{"reason": "FieldValueInvalid", "message": msg, "field": field}]);
-    status_error(
-        422,
-        "Invalid",
-        &format!("{} \"{}\" is invalid: {}: {}", def.kind, name, field, msg),
-        Some(d),
-    )
+    status_error(422, "Invalid", &format!("{} \"{}\" is invalid: {}: {}", def.kind, name, field, msg), Some(d))
 }
 
 // ===================================================================== handler
@@ -741,9 +704,7 @@ fn invalid(def: &ResourceDef, name: &str, field: &str, msg: &str) -> Response<Bo
 fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
     let Some(q) = q else { return vec![] };
     let uri: axum::http::Uri = format!("/?{q}").parse().unwrap_or_default();
-    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
-        .map(|q| q.0)
-        .unwrap_or_default()
+    axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri).map(|q| q.0).unwrap_or_default()
 }
 
 fn qget<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
@@ -752,11 +713,8 @@ fn qget<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
 
 async fn handle(AxState(st): AxState<Shared>, req: Request<Body>) -> Response<Body> {
     let method = req.method().clone();
-    let pq = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let pq =
+        req.uri().path_and_query().map(|p| p.as_str().trim_end_matches('?').to_string()).unwrap_or_else(|| "/".into());
     let latency = {
         let mut s = lock(&st);
         s.requests.push((method.to_string(), pq.clone()));
@@ -770,10 +728,7 @@ async fn handle(AxState(st): AxState<Shared>, req: Request<Body>) -> Response<Bo
     }
     let path_fail = {
         let s = lock(&st);
-        s.path_failures
-            .iter()
-            .find(|(re, _, _)| re.is_match(&pq))
-            .map(|(_, c, m)| (*c, m.clone()))
+        s.path_failures.iter().find(|(re, _, _)| re.is_match(&pq)).map(|(_, c, m)| (*c, m.clone()))
     };
     if let Some((code, msg)) = path_fail {
         return injected(code, &msg);
@@ -781,12 +736,7 @@ async fn handle(AxState(st): AxState<Shared>, req: Request<Body>) -> Response<Bo
 
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query());
-    let segs: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(String::from)
-        .collect();
+    let segs: Vec<String> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(String::from).collect();
 
     // ---- discovery
     let aggregated = req
@@ -900,10 +850,7 @@ fn groups(defs: &[ResourceDef]) -> Vec<(String, Vec<String>)> {
 }
 
 fn api_group_json(g: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
-        .collect();
+    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
     json!({
         "name": g,
         "versions": vs,
@@ -922,7 +869,9 @@ fn aggregated_group(name: &str, versions: &[String], defs: &[ResourceDef]) -> Va
                     let gvk = json!({"group": d.group, "version": d.version, "kind": d.kind});
                     let mut subs = vec![];
                     if d.status {
-                        subs.push(json!({"subresource": "status", "responseKind": gvk, "verbs": ["get", "patch", "update"]}));
+                        subs.push(
+                            json!({"subresource": "status", "responseKind": gvk, "verbs": ["get", "patch", "update"]}),
+                        );
                     }
                     for (s, verbs) in &d.subresources {
                         subs.push(json!({"subresource": s, "responseKind": gvk, "verbs": verbs}));
@@ -967,10 +916,9 @@ fn discovery(s: &State, segs: &[String], aggregated: bool) -> Option<Response<Bo
                 "platform": "linux/amd64",
             }),
         ),
-        ["healthz"] | ["livez"] | ["readyz"] => Response::builder()
-            .status(200)
-            .body(Body::from("ok"))
-            .expect("response"),
+        ["healthz"] | ["livez"] | ["readyz"] => {
+            Response::builder().status(200).body(Body::from("ok")).expect("response")
+        }
         ["api"] if aggregated => agg_list(vec![aggregated_group("", &["v1".into()], &defs)]),
         ["api"] => json_response(
             200,
@@ -980,12 +928,9 @@ fn discovery(s: &State, segs: &[String], aggregated: bool) -> Option<Response<Bo
                 "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": format!("127.0.0.1:{}", s.port)}],
             }),
         ),
-        ["apis"] if aggregated => agg_list(
-            groups(&defs)
-                .iter()
-                .map(|(g, vs)| aggregated_group(g, vs, &defs))
-                .collect(),
-        ),
+        ["apis"] if aggregated => {
+            agg_list(groups(&defs).iter().map(|(g, vs)| aggregated_group(g, vs, &defs)).collect())
+        }
         ["apis"] => {
             let gs: Vec<Value> = groups(&defs).iter().map(|(g, vs)| api_group_json(g, vs)).collect();
             json_response(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": gs}))
@@ -1003,10 +948,7 @@ fn discovery(s: &State, segs: &[String], aggregated: bool) -> Option<Response<Bo
             if !defs.iter().any(|d| d.group == *g && d.version == *v) {
                 return Some(unknown_resource());
             }
-            resource_list(
-                &format!("{g}/{v}"),
-                defs.iter().filter(|d| d.group == *g && d.version == *v),
-            )
+            resource_list(&format!("{g}/{v}"), defs.iter().filter(|d| d.group == *g && d.version == *v))
         }
         _ => return None,
     };
@@ -1037,17 +979,11 @@ fn resolve(s: &State, segs: &[String]) -> Result<Target, Response<Body>> {
         _ => return Err(unknown_resource()),
     };
     let defs = s.visible();
-    let find = |plural: &str| {
-        defs.iter()
-            .find(|d| d.group == group && d.version == version && d.plural == plural)
-            .cloned()
-    };
-    let namespaced_path = rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2].as_str(), "status" | "finalize");
-    let (ns, rest) = if namespaced_path {
-        (Some(rest[1].clone()), &rest[2..])
-    } else {
-        (None, rest)
-    };
+    let find =
+        |plural: &str| defs.iter().find(|d| d.group == group && d.version == version && d.plural == plural).cloned();
+    let namespaced_path =
+        rest.len() >= 3 && rest[0] == "namespaces" && !matches!(rest[2].as_str(), "status" | "finalize");
+    let (ns, rest) = if namespaced_path { (Some(rest[1].clone()), &rest[2..]) } else { (None, rest) };
     let (plural, name, sub) = match rest {
         [p] => (p, None, None),
         [p, n] => (p, Some(n.clone()), None),
@@ -1102,10 +1038,7 @@ fn split_top_level(s: &str) -> Vec<String> {
         }
     }
     out.push(cur);
-    out.into_iter()
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect()
+    out.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
 }
 
 fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
@@ -1113,11 +1046,7 @@ fn parse_label_selector(s: &str) -> Result<Vec<LabelReq>, String> {
     let mut out = vec![];
     for term in split_top_level(s) {
         if let Some(c) = set_re.captures(&term) {
-            let vals: Vec<String> = c[3]
-                .split(',')
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .collect();
+            let vals: Vec<String> = c[3].split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
             let k = c[1].to_string();
             out.push(if &c[2] == "in" { LabelReq::In(k, vals) } else { LabelReq::NotIn(k, vals) });
         } else if let Some((k, v)) = term.split_once("!=") {
@@ -1184,8 +1113,7 @@ fn parse_field_selector(s: &str) -> Vec<(String, String, bool)> {
 }
 
 fn fields_match(obj: &Value, reqs: &[(String, String, bool)]) -> bool {
-    reqs.iter()
-        .all(|(p, v, neg)| (field_value(obj, p) == *v) != *neg)
+    reqs.iter().all(|(p, v, neg)| (field_value(obj, p) == *v) != *neg)
 }
 
 struct Filter {
@@ -1319,8 +1247,9 @@ fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), String> {
                 ptr_remove(doc, &path)?;
             }
             "replace" => {
-                let target = ptr_get_mut(doc, &path)
-                    .ok_or_else(|| format!("replace operation does not apply: doc is missing key: /{}", path.join("/")))?;
+                let target = ptr_get_mut(doc, &path).ok_or_else(|| {
+                    format!("replace operation does not apply: doc is missing key: /{}", path.join("/"))
+                })?;
                 *target = value()?;
             }
             "test" => {
@@ -1361,9 +1290,7 @@ fn valid_name(name: &str) -> bool {
 
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    (0..5)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
-        .collect()
+    (0..5).map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char).collect()
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, Response<Body>> {
@@ -1406,12 +1333,7 @@ fn list_response(s: &State, target: &Target, query: &[(String, String)]) -> Resp
         Ok(f) => f,
         Err(r) => return r,
     };
-    let items: Vec<Value> = s
-        .objects
-        .iter()
-        .filter(|(k, v)| filter.matches(k, v))
-        .map(|(_, v)| v.clone())
-        .collect();
+    let items: Vec<Value> = s.objects.iter().filter(|(k, v)| filter.matches(k, v)).map(|(_, v)| v.clone()).collect();
     json_response(
         200,
         &json!({
@@ -1469,7 +1391,12 @@ fn resource(
         }
         ("POST", None, None) => {
             if target.ns.is_none() && def.namespaced {
-                return status_error(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", None);
+                return status_error(
+                    405,
+                    "MethodNotAllowed",
+                    "the server does not allow this method on the requested resource",
+                    None,
+                );
             }
             let obj = match parse_body(body) {
                 Ok(v) => v,
@@ -1484,6 +1411,27 @@ fn resource(
                 Err(r) => return r,
             };
             replace(s, def, &ns, name, obj, target.sub.is_some(), is_dry_run(query, None))
+        }
+        ("PUT", Some(name), Some("finalize")) => {
+            // Namespace finalize: only spec.finalizers changes.
+            let obj = match parse_body(body) {
+                Ok(v) => v,
+                Err(r) => return r,
+            };
+            let k = key("v1", "Namespace", "", name);
+            let Some(old) = s.objects.get(&k).cloned() else {
+                return not_found(def, name);
+            };
+            let mut new = old.clone();
+            match obj["spec"].get("finalizers").filter(|f| !f.is_null()) {
+                Some(f) => new["spec"]["finalizers"] = f.clone(),
+                None => {
+                    if let Some(spec) = new["spec"].as_object_mut() {
+                        spec.shift_remove("finalizers");
+                    }
+                }
+            }
+            commit_update(s, k, &old, new, is_dry_run(query, None))
         }
         ("PATCH", Some(name), None | Some("status")) => {
             let ctype = headers
@@ -1502,11 +1450,7 @@ fn resource(
             patch_object(s, def, &ns, name, &ctype, patch, target.sub.is_some(), query)
         }
         ("DELETE", Some(name), None) => {
-            let opts = if body.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(body).unwrap_or(Value::Null)
-            };
+            let opts = if body.is_empty() { Value::Null } else { serde_json::from_slice(body).unwrap_or(Value::Null) };
             let k = key(&def.api_version(), &def.kind, &ns, name);
             let Some(obj) = s.objects.get(&k).cloned() else {
                 return not_found(def, name);
@@ -1548,12 +1492,8 @@ fn resource(
                 Ok(f) => f,
                 Err(r) => return r,
             };
-            let keys: Vec<(Key, Value)> = s
-                .objects
-                .iter()
-                .filter(|(k, v)| filter.matches(k, v))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let keys: Vec<(Key, Value)> =
+                s.objects.iter().filter(|(k, v)| filter.matches(k, v)).map(|(k, v)| (k.clone(), v.clone())).collect();
             let dry = is_dry_run(query, None);
             let mut items = vec![];
             for (k, v) in keys {
@@ -1650,12 +1590,7 @@ fn create(s: &mut State, def: &ResourceDef, ns: &str, mut obj: Value, dry: bool)
         match meta_str(&obj, "generateName") {
             Some(g) if !g.is_empty() => name = format!("{g}{}", random_suffix()),
             _ => {
-                return invalid(
-                    def,
-                    "",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                );
+                return invalid(def, "", "metadata.name", "Required value: name or generateName is required");
             }
         }
         obj["metadata"]["name"] = json!(name);
@@ -1675,7 +1610,9 @@ fn create(s: &mut State, def: &ResourceDef, ns: &str, mut obj: Value, dry: bool)
             && !body_ns.is_empty()
             && body_ns != ns
         {
-            return bad_request("the namespace of the provided object does not match the namespace sent on the request");
+            return bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            );
         }
         obj["metadata"]["namespace"] = json!(ns);
         if !s.objects.contains_key(&key("v1", "Namespace", "", ns)) {
@@ -1706,10 +1643,10 @@ fn create(s: &mut State, def: &ResourceDef, ns: &str, mut obj: Value, dry: bool)
         } else {
             json!({"phase": "Pending", "qosClass": "BestEffort"})
         };
-    } else if def.status {
-        if let Some(m) = obj.as_object_mut() {
-            m.shift_remove("status");
-        }
+    } else if def.status
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.shift_remove("status");
     }
     let rv = if dry { s.rv + 1 } else { s.next_rv() };
     let m = obj["metadata"].as_object_mut().expect("metadata");
@@ -1759,7 +1696,15 @@ fn commit_update(s: &mut State, k: Key, old: &Value, mut new: Value, dry: bool) 
     json_response(200, &new)
 }
 
-fn replace(s: &mut State, def: &ResourceDef, ns: &str, name: &str, mut obj: Value, status_sub: bool, dry: bool) -> Response<Body> {
+fn replace(
+    s: &mut State,
+    def: &ResourceDef,
+    ns: &str,
+    name: &str,
+    mut obj: Value,
+    status_sub: bool,
+    dry: bool,
+) -> Response<Body> {
     if let Err(r) = check_type(def, &mut obj) {
         return r;
     }
@@ -1770,9 +1715,7 @@ fn replace(s: &mut State, def: &ResourceDef, ns: &str, name: &str, mut obj: Valu
     if let Some(n) = meta_str(&obj, "name")
         && n != name
     {
-        return bad_request(&format!(
-            "the name of the object ({n}) does not match the name on the URL ({name})"
-        ));
+        return bad_request(&format!("the name of the object ({n}) does not match the name on the URL ({name})"));
     }
     if let Some(rv) = meta_str(&obj, "resourceVersion")
         && !rv.is_empty()
@@ -1860,7 +1803,9 @@ fn patch_object(
             return status_error(
                 415,
                 "UnsupportedMediaType",
-                &format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"),
+                &format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})"
+                ),
                 None,
             );
         }
@@ -1896,14 +1841,9 @@ fn watch(st: Shared, target: Target, query: Vec<(String, String)>) -> Response<B
         Ok(f) => f,
         Err(r) => return r,
     };
-    let timeout = qget(&query, "timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .unwrap_or(60)
-        .min(300);
+    let timeout = qget(&query, "timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).unwrap_or(60).min(300);
     let deadline = Instant::now() + Duration::from_secs(timeout);
-    let from_rv: Option<u64> = qget(&query, "resourceVersion")
-        .and_then(|r| r.parse().ok())
-        .filter(|r| *r != 0);
+    let from_rv: Option<u64> = qget(&query, "resourceVersion").and_then(|r| r.parse().ok()).filter(|r| *r != 0);
     // Initial ADDED events for the current state when no resourceVersion was given.
     let (initial, start_rv) = {
         let s = lock(&st);
@@ -1929,10 +1869,10 @@ fn watch(st: Shared, target: Target, query: Vec<(String, String)>) -> Response<B
         Bytes::from(out)
     };
     let first = encode(initial);
-    let stream = futures::stream::unfold(
-        (st, start_rv, Some(first), filter),
-        move |(st, last, first, filter)| async move {
-            if let Some(f) = first {
+    let stream =
+        futures::stream::unfold((st, start_rv, Some(first), filter), move |(st, last, first, filter)| async move {
+            // An empty chunk would end a chunked body: only send non-empty ones.
+            if let Some(f) = first.filter(|f| !f.is_empty()) {
                 return Some((Ok::<Bytes, std::io::Error>(f), (st, last, None, filter)));
             }
             loop {
@@ -1954,8 +1894,7 @@ fn watch(st: Shared, target: Target, query: Vec<(String, String)>) -> Response<B
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-        },
-    );
+        });
     Response::builder()
         .status(200)
         .header(header::CONTENT_TYPE, "application/json")
@@ -1997,25 +1936,13 @@ async fn exec(st: Shared, mut req: Request<Body>, target: Target, query: Vec<(St
             None,
         );
     };
-    let argv: Vec<String> = query
-        .iter()
-        .filter(|(k, _)| k == "command")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let Some(ws_key) = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(String::from)
+    let argv: Vec<String> = query.iter().filter(|(k, _)| k == "command").map(|(_, v)| v.clone()).collect();
+    let Some(ws_key) = req.headers().get(header::SEC_WEBSOCKET_KEY).and_then(|v| v.to_str().ok()).map(String::from)
     else {
         return bad_request("fake apiserver: exec needs a WebSocket upgrade (SPDY is not supported)");
     };
-    let offered = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let offered =
+        req.headers().get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let protocol = if offered.split(',').any(|p| p.trim() == "v4.channel.k8s.io") || offered.is_empty() {
         "v4.channel.k8s.io"
     } else if offered.split(',').any(|p| p.trim() == "v5.channel.k8s.io") {
@@ -2027,9 +1954,12 @@ async fn exec(st: Shared, mut req: Request<Body>, target: Target, query: Vec<(St
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else { return };
-        let mut ws =
-            tokio_tungstenite::WebSocketStream::from_raw_socket(hyper_util::rt::TokioIo::new(upgraded), Role::Server, None)
-                .await;
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            hyper_util::rt::TokioIo::new(upgraded),
+            Role::Server,
+            None,
+        )
+        .await;
         let (out, err, code) = tokio::task::spawn_blocking(move || responder(&argv))
             .await
             .unwrap_or_else(|e| (String::new(), format!("exec responder panicked: {e}"), 1));

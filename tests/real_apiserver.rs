@@ -241,10 +241,9 @@ fn apply_creates_then_updates_and_patches_merge_json_strategic() {
 
 /// `Kube::apply` is "create, or replace what is there"; given an object as read back (with
 /// resourceVersion, uid, …) that no longer exists, the create carries the resourceVersion and
-/// the real apiserver refuses it (500 "resourceVersion should not be set on objects to be
-/// created"). klab's own undo strips server fields first, so no drill hits it today.
+/// the real apiserver would refuse it (500 "resourceVersion should not be set on objects to be
+/// created"): `apply` strips the server's fields on its create path.
 #[test]
-#[ignore = "klab bug (reported): Kube::apply keeps resourceVersion on the create path; un-ignore when fixed"]
 fn apply_recreates_a_read_back_object_that_is_gone() {
     let Some(p) = plumbing("apply read-back") else { return };
     p.rt.block_on(async {

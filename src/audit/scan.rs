@@ -180,6 +180,34 @@ impl<'a> Iterator for Strings<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `w` equal to `c`, as high bits (the lowest one is exact; higher ones may not be).
+#[inline(always)]
+fn has_byte(w: u64, c: u8) -> u64 {
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The first quote or backslash at or after `i`: eight bytes at a time for short strings (most of an
+/// audit event), memchr's SIMD for long ones.
+#[inline(always)]
+fn find_quote_or_backslash(b: &[u8], mut i: usize) -> Option<usize> {
+    let stop = b.len().min(i.saturating_add(64));
+    while i + 8 <= stop {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        let m = has_byte(w, b'"') | has_byte(w, b'\\');
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    memchr2(b'"', b'\\', b.get(i..)?).map(|k| i + k)
+}
+
 /// Why a line could not be followed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanError {
@@ -230,25 +258,27 @@ impl<'a> P<'a> {
         if self.peek() != Some(b'"') {
             return self.err("expected a string");
         }
-        self.i += 1;
-        let start = self.i;
+        let b = self.b;
+        let start = self.i + 1;
+        let mut i = start;
         let mut escaped = false;
         loop {
-            let Some(rest) = self.b.get(self.i..) else { return self.err("unterminated string") };
-            match memchr2(b'"', b'\\', rest) {
+            match find_quote_or_backslash(b, i) {
                 None => {
-                    self.i = self.b.len();
+                    self.i = b.len();
                     return self.err("unterminated string");
                 }
+                Some(k) if b[k] == b'"' => {
+                    self.i = k + 1;
+                    return Ok(Text { raw: &b[start..k], escaped });
+                }
                 Some(k) => {
-                    self.i += k;
-                    if self.b[self.i] == b'"' {
-                        let raw = &self.b[start..self.i];
-                        self.i += 1;
-                        return Ok(Text { raw, escaped });
-                    }
                     escaped = true;
-                    self.i += 2;
+                    i = k + 2;
+                    if i > b.len() {
+                        self.i = b.len();
+                        return self.err("unterminated string");
+                    }
                 }
             }
         }

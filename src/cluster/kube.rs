@@ -286,7 +286,13 @@ impl Kube {
         let key = ObjKey::of(obj)
             .ok_or_else(|| KubeError::Other("object without apiVersion, kind or metadata.name".into()))?;
         match self.get(&key).await? {
-            None => self.create(obj).await,
+            None => {
+                // A copy read back from the server (a journal's "before") carries fields the
+                // server must assign itself on create.
+                let mut fresh = obj.clone();
+                strip_server_fields(&mut fresh);
+                self.create(&fresh).await
+            }
             Some(live) => {
                 let mut desired = obj.clone();
                 strip_server_fields(&mut desired);

@@ -57,6 +57,11 @@ pub fn select(nodes: &[Node], selector: &str) -> Result<Vec<Node>, NodeError> {
     if picked.is_empty() { Err(NodeError::NoMatch(selector.to_string())) } else { Ok(picked) }
 }
 
+/// Control-plane nodes first, then by name: the order every listing promises.
+fn control_plane_first(nodes: &mut [Node]) {
+    nodes.sort_by(|a, b| (a.role != "control-plane", &a.name).cmp(&(b.role != "control-plane", &b.name)));
+}
+
 /// kind nodes: containers labelled `io.x-k8s.kind.cluster=<lab>`.
 pub struct DockerNodes {
     pub cluster: String,
@@ -99,7 +104,7 @@ impl NodeAccess for DockerNodes {
             })
             .filter(|n| n.role != "external-load-balancer")
             .collect();
-        nodes.sort_by(|a, b| (a.role != "control-plane", &a.name).cmp(&(b.role != "control-plane", &b.name)));
+        control_plane_first(&mut nodes);
         Ok(nodes)
     }
 
@@ -200,7 +205,7 @@ impl NodeAccess for DebugPodNodes {
                 Some(Node { name, role: if cp { "control-plane".into() } else { "worker".into() } })
             })
             .collect();
-        nodes.sort_by(|a, b| (a.role != "control-plane", &a.name).cmp(&(b.role != "control-plane", &b.name)));
+        control_plane_first(&mut nodes);
         Ok(nodes)
     }
 

@@ -97,10 +97,7 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
         if fixed {
             anstream::println!(
                 "{}",
-                paint(
-                    GREEN,
-                    "The cluster works again. Name the causes with `klab diagnose` (coming) or read the debrief."
-                )
+                paint(GREEN, "The cluster works again. `klab reset` restores the lab when you are done.")
             );
         } else {
             anstream::println!("{}", paint(RED, "Not fixed yet."));

@@ -130,6 +130,12 @@ pub enum Command {
     #[command(after_help = "Examples:\n  klab solve")]
     Solve,
 
+    /// Name the causes you found: pick from the drill's candidate causes (some are red herrings).
+    #[command(
+        after_help = "Examples:\n  klab diagnose                                # pick from a numbered list (on a terminal)\n  klab diagnose --cause quota-too-small --cause database-full\n  klab diagnose --cause database-full --note 'etcdctl alarm list: NOSPACE'\n  klab diagnose -o json --cause database-full\n\nWithout a terminal and without --cause it lists the candidates and exits 2.\nExit code 0 when every cause is found and no red herring blamed, 1 otherwise."
+    )]
+    Diagnose(DiagnoseArgs),
+
     /// Undo every change klab made to the lab, from the journal (safe after a crash; idempotent).
     #[command(after_help = "Examples:\n  klab reset")]
     Reset,
@@ -227,6 +233,17 @@ pub struct CheckArgs {
     /// Also write the results as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// A cause you blame, by id (repeat, or separate with commas). `klab diagnose` without a
+    /// terminal lists the ids.
+    #[arg(long = "cause", value_name = "ID", value_delimiter = ',')]
+    pub causes: Vec<String>,
+    /// What you saw that points there, kept for the debrief.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 fn parse_key_val(s: &str) -> Result<(String, String), String> {

@@ -4,7 +4,7 @@ use super::args::{CheckArgs, Global, OutputFormat};
 use super::labcmd::{lab_dir, lab_failure, plan_for, state_failure, target};
 use super::output::{self, DIM, GREEN, RED, YELLOW, paint};
 use super::{Failure, Outcome};
-use crate::check::engine::{self, CheckContext, CheckResult};
+use crate::check::engine::{self, CheckContext};
 use crate::cluster::lab::Lab;
 use crate::exit;
 use crate::fault::AUDIT_LOG_PATH;
@@ -22,7 +22,7 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
             .help("start one with `klab drill <id>`")
     })?;
     let rt = super::runtime()?;
-    let results: Vec<CheckResult> = rt.block_on(async {
+    let (results, mut attributions) = rt.block_on(async {
         let lab = Lab::open(&target(g), &dir, false).await.map_err(lab_failure)?;
         if lab.record.cluster_uid != session.cluster_uid && !session.cluster_uid.is_empty() {
             return Err(Failure::new(exit::REFUSED, "the lab is not the cluster the drill was started on"));
@@ -38,7 +38,10 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
             since: session.injected_at.as_deref().and_then(|t| t.parse().ok()),
             audit_log_path: AUDIT_LOG_PATH.into(),
         };
-        Ok(engine::run_all(&ctx, &plan.checks).await)
+        let results = engine::run_all(&ctx, &plan.checks).await;
+        let attributions =
+            super::scorecard::attribute_first_passes(&session, &ctx, &plan, &results, &dir.journal_file()).await;
+        Ok((results, attributions))
     })?;
     let fixed = results.iter().filter(|r| r.role != Role::AntiPattern).all(|r| r.verdict.passed);
     session.check_attempts.push(CheckAttempt {
@@ -51,6 +54,8 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
                 role: r.role,
                 passed: r.verdict.passed,
                 reason: r.verdict.reason.clone(),
+                first_pass: r.verdict.passed && !session.ever_passed(&r.id),
+                attribution: attributions.remove(&r.id),
             })
             .collect(),
     });
@@ -76,7 +81,8 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
             .map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
     }
     if g.output == OutputFormat::Json {
-        output::print_json(&serde_json::json!({"scenario": session.scenario, "fixed": fixed, "results": results}))?;
+        output::print_json(&serde_json::json!({"scenario": session.scenario, "fixed": fixed, "results": results,
+            "attributions": super::scorecard::attributions_json(&session)}))?;
     } else {
         for r in &results {
             let mark = match (r.verdict.passed, r.role) {
@@ -99,8 +105,12 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
                 "{}",
                 paint(GREEN, "The cluster works again. `klab reset` restores the lab when you are done.")
             );
+            super::scorecard::print_attributions(&session, None);
+            super::scorecard::print_score_line(&session, cat);
         } else {
             anstream::println!("{}", paint(RED, "Not fixed yet."));
+            let now = session.check_attempts.last().map(|a| a.at.as_str());
+            super::scorecard::print_attributions(&session, now);
         }
     }
     Ok(if fixed { exit::OK } else { exit::FAILED })

@@ -388,7 +388,8 @@ pub fn status(g: &Global, cat: &Catalog) -> Outcome {
     let pending = j.pending_undo();
     if g.output == OutputFormat::Json {
         output::print_json(
-            &serde_json::json!({"lab": rec, "session": session, "pendingUndo": pending.iter().map(|(_, _, u)| u.describe()).collect::<Vec<_>>()}),
+            &serde_json::json!({"lab": rec, "session": session, "pendingUndo": pending.iter().map(|(_, _, u)| u.describe()).collect::<Vec<_>>(),
+                "progress": super::scorecard::status_json(session.as_ref(), cat)}),
         )?;
         return Ok(exit::OK);
     }
@@ -419,6 +420,7 @@ pub fn status(g: &Global, cat: &Catalog) -> Outcome {
                     s.hints_taken.len(),
                     s.check_attempts.len()
                 );
+                super::scorecard::print_status(s, cat);
             } else {
                 anstream::println!(
                     "{}",

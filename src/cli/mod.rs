@@ -4,6 +4,7 @@
 pub mod args;
 mod audit;
 mod check;
+mod diagnose;
 mod doctor;
 mod labcmd;
 mod lint;
@@ -11,6 +12,7 @@ mod list;
 mod new;
 pub mod output;
 mod render;
+mod scorecard;
 pub(crate) mod show;
 mod trainee;
 
@@ -74,6 +76,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Reset => labcmd::reset(g),
         Command::Hint => trainee::hint(g, &load(g)),
         Command::Solve => trainee::solve(g, &load(g)),
+        Command::Diagnose(a) => diagnose::run(g, &load(g), &a),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

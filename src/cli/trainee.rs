@@ -12,7 +12,7 @@ use crate::session::journal::{self, Journal};
 use crate::session::record::{HintTaken, Session};
 use crate::session::state::{LabLock, read_json, write_json};
 
-fn session(g: &Global) -> Result<Session, Failure> {
+pub(crate) fn session(g: &Global) -> Result<Session, Failure> {
     read_json(&lab_dir(g).session_file()).map_err(state_failure)?.ok_or_else(|| {
         Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab))
             .help("start one with `klab drill <id>`")

@@ -520,7 +520,63 @@ pub struct CheckEntry {
     pub within: Option<Duration>,
     pub timeout: Option<Duration>,
     pub with: IndexMap<String, serde_json::Value>,
+    /// How the cause this check watches can heal without the trainee (cause checks only): read
+    /// by the debrief to say who fixed it.
+    pub self_heals: Option<SelfHeals>,
     pub body: CheckBody,
+}
+
+/// How a cause heals itself when the cluster does something normal, e.g. "a new pod on the node
+/// turns forwarding back on (CNI bridge plugin)". Written as that sentence, or as a mapping with
+/// the API call that sets the healing off, so the debrief can look for it in the audit log:
+///
+/// ```yaml
+/// selfHeals:
+///   how: a new pod on the node turns forwarding back on (CNI bridge plugin)
+///   trigger: {verb: create, resource: pods}
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfHeals {
+    pub how: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<HealTrigger>,
+}
+
+/// An API call as the audit log records it: `verb` (create, update, patch, delete,
+/// deletecollection) on `resource` (plural, lowercase, `pods` or `pods/eviction`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealTrigger {
+    pub verb: String,
+    pub resource: String,
+}
+
+impl<'de> Deserialize<'de> for SelfHeals {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Full {
+            how: String,
+            #[serde(default)]
+            trigger: Option<HealTrigger>,
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SelfHeals;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("how the cause heals itself: a sentence, or a mapping with `how` and `trigger`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SelfHeals, E> {
+                Ok(SelfHeals { how: v.to_string(), trigger: None })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SelfHeals, A::Error> {
+                let f = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(SelfHeals { how: f.how, trigger: f.trigger })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -536,7 +592,7 @@ fn expected_keys(common: &[&str], kinds: &[&str]) -> String {
 }
 
 const STEP_KEYS: &[&str] = &["id", "description", "variant"];
-const CHECK_KEYS: &[&str] = &["id", "role", "description", "variant", "within", "timeout", "with", "use"];
+const CHECK_KEYS: &[&str] = &["id", "role", "description", "variant", "within", "timeout", "with", "selfHeals", "use"];
 
 impl<'de> Deserialize<'de> for Step {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -614,6 +670,7 @@ impl<'de> Deserialize<'de> for CheckEntry {
                 let mut within = None;
                 let mut timeout = None;
                 let mut with = IndexMap::new();
+                let mut self_heals = None;
                 let mut body: Option<CheckBody> = None;
                 let set_body = |b: CheckBody, body: &mut Option<CheckBody>| -> Result<(), A::Error> {
                     if body.is_some() {
@@ -633,6 +690,7 @@ impl<'de> Deserialize<'de> for CheckEntry {
                         "within" => within = Some(map.next_value()?),
                         "timeout" => timeout = Some(map.next_value()?),
                         "with" => with = map.next_value()?,
+                        "selfHeals" => self_heals = Some(map.next_value()?),
                         "use" => set_body(CheckBody::Use(map.next_value()?), &mut body)?,
                         other => match CheckSpec::read_payload(other, &mut map)? {
                             Some(spec) => set_body(CheckBody::Inline(spec), &mut body)?,
@@ -655,7 +713,7 @@ impl<'de> Deserialize<'de> for CheckEntry {
                         CheckSpec::KINDS.join(", ")
                     ))
                 })?;
-                Ok(CheckEntry { id, role, description, variant, within, timeout, with, body })
+                Ok(CheckEntry { id, role, description, variant, within, timeout, with, self_heals, body })
             }
         }
         d.deserialize_map(V)
@@ -679,6 +737,9 @@ impl Serialize for CheckEntry {
         }
         if !self.with.is_empty() {
             m.serialize_entry("with", &self.with)?;
+        }
+        if let Some(h) = &self.self_heals {
+            m.serialize_entry("selfHeals", h)?;
         }
         match &self.body {
             CheckBody::Use(id) => m.serialize_entry("use", &id.value)?,

@@ -249,6 +249,9 @@ pub fn lint_scenario(cat: &Catalog, e: &Entry<Scenario>) -> Vec<Diagnostic> {
         if !check_ids.insert(ch.id.value.clone()) {
             c.error(&format!("{path}.id"), format!("duplicate check id `{}`", ch.id.value), None);
         }
+        if let Some(h) = &ch.self_heals {
+            lint_self_heals(&mut c, &path, ch.role, h);
+        }
         if let CheckBody::Use(u) = &ch.body {
             if cat.check(&u.value).is_none() {
                 let help = yaml::suggest(&u.value, cat.checks.keys().map(String::as_str))
@@ -440,5 +443,46 @@ fn lint_step(c: &mut Ctx, path: &str, st: &Step) {
             c.error(&format!("{kp}.labels"), "no labels to set or remove".into(), None);
         }
         _ => {}
+    }
+}
+
+/// `selfHeals` on a check: only cause checks are attributed; the trigger must be an API call as
+/// the audit log names it.
+fn lint_self_heals(c: &mut Ctx, path: &str, role: super::kinds::Role, h: &super::kinds::SelfHeals) {
+    let kp = format!("{path}.selfHeals");
+    if role != super::kinds::Role::Cause {
+        c.error(
+            &kp,
+            "`selfHeals` is read for `role: cause` checks only (it says who fixed a cause)".into(),
+            Some("move it to the cause check that watches this fault, or remove it".into()),
+        );
+    }
+    if h.how.trim().is_empty() {
+        c.error(
+            &kp,
+            "`selfHeals` says nothing: describe how the cause heals itself".into(),
+            Some("e.g. `selfHeals: a new pod on the node turns forwarding back on (CNI bridge plugin)`".into()),
+        );
+    }
+    if let Some(t) = &h.trigger {
+        let verbs = crate::audit::timeline::WRITE_VERBS;
+        if !verbs.contains(&t.verb.as_str()) {
+            c.error(
+                &format!("{kp}.trigger.verb"),
+                format!("`{}` is not a verb that changes anything", t.verb),
+                Some(format!("expected one of {}", verbs.join(", "))),
+            );
+        }
+        let ok = |p: &str| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        };
+        let parts: Vec<&str> = t.resource.split('/').collect();
+        if parts.len() > 2 || !parts.iter().all(|p| ok(p)) {
+            c.error(
+                &format!("{kp}.trigger.resource"),
+                format!("`{}` is not a resource as the audit log names it", t.resource),
+                Some("write the plural, lowercase resource, e.g. `pods`, or `pods/eviction` for a subresource".into()),
+            );
+        }
     }
 }

@@ -63,6 +63,9 @@ pub struct PlannedCheck {
     pub timeout: Option<Duration>,
     /// `inline`, or `checks/<id>` for a reusable check.
     pub from: String,
+    /// How the cause this check watches heals itself (cause checks), for the debrief.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub self_heals: Option<super::kinds::SelfHeals>,
     pub spec: CheckSpec,
 }
 
@@ -457,6 +460,7 @@ impl<'a> Builder<'a> {
             within: rendered.within,
             timeout: rendered.timeout,
             from,
+            self_heals: rendered.self_heals.clone(),
             spec,
         })
     }

@@ -128,6 +128,41 @@ fn api_down(e: &KubeError) -> Verdict {
     v
 }
 
+/// The apiserver could not be asked (as opposed to answering no).
+fn api_unreachable(e: &KubeError) -> bool {
+    matches!(e, KubeError::Unreachable(_) | KubeError::Timeout(_))
+}
+
+/// A failed verdict that says klab could not look.
+fn unknown(mut v: Verdict) -> Verdict {
+    v.unknown = true;
+    v
+}
+
+/// The nodes a selector names. When the lab's nodes could not be listed at all, klab cannot
+/// look; a selector that matches none of the listed nodes is a plain failure.
+fn select(ctx: &CheckContext<'_>, sel: &str) -> Result<Vec<Node>, Verdict> {
+    if ctx.node_list.is_empty() {
+        return Err(unknown(Verdict::fail("the lab's nodes could not be listed: node access failed")));
+    }
+    node::select(&ctx.node_list, sel).map_err(|e| Verdict::fail(e.to_string()))
+}
+
+/// The verdict of a per-node check: the nodes' own answers decide; when every node that answered
+/// was fine but some could not be reached, the check failed without looking.
+fn node_verdict(pass: String, answers: Vec<String>, unreachable: Vec<String>, evidence: Vec<String>) -> Verdict {
+    let could_not_look = answers.is_empty() && !unreachable.is_empty();
+    let mut v = if answers.is_empty() && unreachable.is_empty() {
+        Verdict::pass(pass)
+    } else {
+        Verdict::fail(answers.into_iter().chain(unreachable.iter().cloned()).collect::<Vec<_>>().join("; "))
+    };
+    v.evidence = evidence;
+    v.evidence.extend(unreachable);
+    v.unknown = could_not_look;
+    v
+}
+
 pub fn evaluate<'a>(ctx: &'a CheckContext<'a>, spec: &'a CheckSpec) -> futures::future::BoxFuture<'a, Verdict> {
     Box::pin(async move {
         match spec {
@@ -299,9 +334,9 @@ async fn probe_pod(ctx: &CheckContext<'_>, c: &ProbePodCheck) -> Verdict {
     };
     let name = format!("klab-probe-{:08x}", fastrand::u32(..));
     let node_name = match &c.node {
-        Some(sel) => match node::select(&ctx.node_list, sel) {
+        Some(sel) => match select(ctx, sel) {
             Ok(n) => n.first().map(|n| n.name.clone()),
-            Err(e) => return Verdict::fail(e.to_string()),
+            Err(v) => return v,
         },
         None => None,
     };
@@ -324,6 +359,9 @@ async fn probe_pod(ctx: &CheckContext<'_>, c: &ProbePodCheck) -> Verdict {
         name: name.clone(),
     };
     if let Err(e) = kube.create(&pod).await {
+        if api_unreachable(&e) {
+            return api_down(&e).with("the probe pod was not created");
+        }
         return Verdict::fail(format!("the probe pod could not be created: {e}")).with(e.to_string());
     }
     let deadline = Instant::now() + c.timeout.as_std();
@@ -393,6 +431,7 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
         (None, None) => return Verdict::fail("podExec names no pod"),
     };
     match kube.exec(&c.namespace, &pod, c.container.as_deref(), &c.command, Duration::from_secs(45)).await {
+        Err(e) if api_unreachable(&e) => api_down(&e).with(format!("while running a command in {}/{pod}", c.namespace)),
         Err(e) => Verdict::fail(format!("exec in {}/{pod} failed: {e}", c.namespace)).with(e.to_string()),
         Ok((code, out, err)) => {
             let mut v = match check_expect(&c.expect, code, &out) {
@@ -410,14 +449,16 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
 }
 
 async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
-    let nodes = match node::select(&ctx.node_list, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes) {
         Ok(n) => n,
-        Err(e) => return Verdict::fail(e.to_string()),
+        Err(v) => return v,
     };
     let mut failures = Vec::new();
+    let mut unreachable = Vec::new();
     let mut evidence = Vec::new();
     for n in &nodes {
         match ctx.nodes.exec(&n.name, &c.command, None, node::NODE_TIMEOUT).await {
+            Err(e) if e.is_unreachable() => unreachable.push(e.to_string()),
             Err(e) => failures.push(format!("{}: {e}", n.name)),
             Ok(o) => {
                 evidence.push(format!("{}: exit {} {}", n.name, o.code, tail(&format!("{}{}", o.stdout, o.stderr), 3)));
@@ -427,22 +468,22 @@ async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
             }
         }
     }
-    let mut v = if failures.is_empty() {
-        Verdict::pass(format!("`{}` as expected on {} node(s)", short_cmd(&c.command), nodes.len()))
-    } else {
-        Verdict::fail(failures.join("; "))
-    };
-    v.evidence = evidence;
-    v
+    node_verdict(
+        format!("`{}` as expected on {} node(s)", short_cmd(&c.command), nodes.len()),
+        failures,
+        unreachable,
+        evidence,
+    )
 }
 
 async fn sysctl(ctx: &CheckContext<'_>, c: &SysctlCheck) -> Verdict {
-    let nodes = match node::select(&ctx.node_list, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes) {
         Ok(n) => n,
-        Err(e) => return Verdict::fail(e.to_string()),
+        Err(v) => return v,
     };
     let ops = NodeOps { access: ctx.nodes };
     let mut bad = Vec::new();
+    let mut unreachable = Vec::new();
     let mut evidence = Vec::new();
     for n in &nodes {
         match ops.sysctl_get(&n.name, &c.key).await {
@@ -452,25 +493,22 @@ async fn sysctl(ctx: &CheckContext<'_>, c: &SysctlCheck) -> Verdict {
                     bad.push(format!("{} = {v} on {}", c.key, n.name));
                 }
             }
+            Err(e) if e.is_unreachable() => unreachable.push(e.to_string()),
             Err(e) => bad.push(e.to_string()),
         }
     }
-    let mut v = if bad.is_empty() {
-        Verdict::pass(format!("{} = {} on every node", c.key, c.equals))
-    } else {
-        Verdict::fail(format!("{} (expected {})", bad.join(", "), c.equals))
-    };
-    v.evidence = evidence;
-    v
+    let answers = if bad.is_empty() { bad } else { vec![format!("{} (expected {})", bad.join(", "), c.equals)] };
+    node_verdict(format!("{} = {} on every node", c.key, c.equals), answers, unreachable, evidence)
 }
 
 async fn etcd(ctx: &CheckContext<'_>, c: &EtcdCheck) -> Verdict {
-    let node = match node::select(&ctx.node_list, &c.node) {
+    let node = match select(ctx, &c.node) {
         Ok(n) => n[0].name.clone(),
-        Err(e) => return Verdict::fail(e.to_string()),
+        Err(v) => return v,
     };
     let ops = NodeOps { access: ctx.nodes };
     let mut problems = Vec::new();
+    let mut unreachable = Vec::new();
     let mut evidence = Vec::new();
     if c.no_alarms {
         match ops.etcd_alarms(&node).await {
@@ -479,6 +517,7 @@ async fn etcd(ctx: &CheckContext<'_>, c: &EtcdCheck) -> Verdict {
                 evidence.push(format!("etcdctl alarm list: {}", a.join(", ")));
                 problems.push(format!("etcd alarm raised: {}", a.join(", ")));
             }
+            Err(e) if e.is_unreachable() => unreachable.push(e.to_string()),
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -489,6 +528,7 @@ async fn etcd(ctx: &CheckContext<'_>, c: &EtcdCheck) -> Verdict {
                 problems.push("etcd is not healthy".into());
                 evidence.push(t);
             }
+            Err(e) if e.is_unreachable() => unreachable.push(e.to_string()),
             Err(e) => problems.push(e.to_string()),
         }
     }
@@ -500,12 +540,12 @@ async fn etcd(ctx: &CheckContext<'_>, c: &EtcdCheck) -> Verdict {
                     problems.push(format!("etcd database is {size} bytes, more than {max}: compact and defragment"));
                 }
             }
+            Err(e) if e.is_unreachable() => unreachable.push(e.to_string()),
             Err(e) => problems.push(e.to_string()),
         }
     }
-    let mut v = if problems.is_empty() { Verdict::pass("etcd is fine") } else { Verdict::fail(problems.join("; ")) };
-    v.evidence = evidence;
-    v
+    unreachable.dedup();
+    node_verdict("etcd is fine".into(), problems, unreachable, evidence)
 }
 
 async fn rollout(ctx: &CheckContext<'_>, c: &RolloutCheck) -> Verdict {
@@ -616,9 +656,9 @@ async fn events(ctx: &CheckContext<'_>, c: &EventsCheck) -> Verdict {
 }
 
 async fn audit(ctx: &CheckContext<'_>, c: &AuditCheck) -> Verdict {
-    let node = match node::select(&ctx.node_list, "control-plane") {
+    let node = match select(ctx, "control-plane") {
         Ok(n) => n[0].name.clone(),
-        Err(e) => return Verdict::fail(e.to_string()),
+        Err(v) => return v,
     };
     let ops = NodeOps { access: ctx.nodes };
     let text = match ops.read_file(&node, &ctx.audit_log_path).await {
@@ -629,6 +669,7 @@ async fn audit(ctx: &CheckContext<'_>, c: &AuditCheck) -> Verdict {
                 ctx.audit_log_path
             ));
         }
+        Err(e) if e.is_unreachable() => return unknown(Verdict::fail(format!("cannot read the audit log: {e}"))),
         Err(e) => return Verdict::fail(e.to_string()),
     };
     let code_ok = |code: i64| match c.code.as_deref() {
@@ -687,6 +728,7 @@ async fn api_write(ctx: &CheckContext<'_>, c: &ApiWriteCheck) -> Verdict {
     let name = format!("klab-write-probe-{:08x}", fastrand::u32(..));
     let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": c.namespace, "labels": {"app.kubernetes.io/managed-by": "klab"}}, "data": {"probe": "write"}});
     match kube.create(&cm).await {
+        Err(e) if api_unreachable(&e) => api_down(&e),
         Err(e) => Verdict::fail(format!("writes fail: {e}")).with(e.to_string()),
         Ok(_) => {
             let key = ObjKey {
@@ -706,9 +748,9 @@ async fn mirror_pods(ctx: &CheckContext<'_>, c: &MirrorPodsCheck) -> Verdict {
         Ok(k) => *k,
         Err(e) => return api_down(e),
     };
-    let nodes = match node::select(&ctx.node_list, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes) {
         Ok(n) => n,
-        Err(e) => return Verdict::fail(e.to_string()),
+        Err(v) => return v,
     };
     let ops = NodeOps { access: ctx.nodes };
     let mut missing = Vec::new();
@@ -717,6 +759,7 @@ async fn mirror_pods(ctx: &CheckContext<'_>, c: &MirrorPodsCheck) -> Verdict {
         let ls = match ops.run(&n.name, &crate::cluster::process::argv(["ls", "/etc/kubernetes/manifests"])).await {
             Ok(o) if o.ok() => o.stdout,
             Ok(o) => return Verdict::fail(format!("{}: cannot list static pods: {}", n.name, o.reason())),
+            Err(e) if e.is_unreachable() => return unknown(Verdict::fail(e.to_string())),
             Err(e) => return Verdict::fail(e.to_string()),
         };
         for file in

@@ -28,6 +28,24 @@ pub enum NodeError {
     Failed { node: String, message: String },
     #[error("node access through the API failed: {0}")]
     Api(#[from] super::kube::KubeError),
+    /// The node did not run the command at all (container runtime down, container gone).
+    #[error("node {node} cannot be reached: {message}")]
+    Unreachable { node: String, message: String },
+}
+
+impl NodeError {
+    /// klab could not look (nothing ran on the node), as opposed to the node's own answer.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, NodeError::Run(_) | NodeError::Api(_) | NodeError::Unreachable { .. })
+    }
+}
+
+/// `docker exec` exits 1 both for a command that exits 1 and for its own failures; these are
+/// docker's own words, so the command never ran.
+fn docker_failed_to_run(out: &Output) -> bool {
+    out.code != 0
+        && (out.stderr.contains("Cannot connect to the Docker daemon")
+            || out.stderr.trim_start().starts_with("Error response from daemon:"))
 }
 
 #[async_trait::async_trait]
@@ -121,7 +139,11 @@ impl NodeAccess for DockerNodes {
         }
         full.push(node.to_string());
         full.extend(argv.iter().cloned());
-        Ok(process::run(&full, stdin, timeout).await?)
+        let out = process::run(&full, stdin, timeout).await?;
+        if docker_failed_to_run(&out) {
+            return Err(NodeError::Unreachable { node: node.to_string(), message: out.reason() });
+        }
+        Ok(out)
     }
 
     fn describe(&self) -> String {

@@ -64,7 +64,7 @@ pub struct PlannedCheck {
     /// `inline`, or `checks/<id>` for a reusable check.
     pub from: String,
     /// How the cause this check watches heals itself (cause checks), for the debrief.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "selfHeals", skip_serializing_if = "Option::is_none")]
     pub self_heals: Option<super::kinds::SelfHeals>,
     pub spec: CheckSpec,
 }

@@ -189,12 +189,11 @@ pub fn attribute(c: &Case) -> Attribution {
             writes.iter().filter(|w| !w.is_klab_probe() && w.verb == t.verb && w.resource == t.resource).collect();
         if !hits.is_empty() {
             let by_you: Vec<&&Write> = hits.iter().filter(|w| !w.is_system()).collect();
-            let mut why = format!("{} {} {window}", t.verb, t.resource);
-            why = match by_you.first() {
+            let mut why = match by_you.first() {
                 Some(w) if by_you.len() == hits.len() => {
                     format!("set off by your own `{} {} {}` {window}, not by a lasting fix", w.verb, w.resource, w.name)
                 }
-                _ => format!("the cluster's own {why}"),
+                _ => format!("the cluster made the call that sets it off ({} {}) {window}", t.verb, t.resource),
             };
             let mut evidence = listed(&hits);
             let other_yours: Vec<&Write> = yours.iter().filter(|w| !hits.contains(w)).copied().collect();
@@ -347,7 +346,10 @@ mod tests {
         let a = attribute(&c);
         assert_eq!(a.by, FixedBy::Cluster, "{a:?}");
         assert_eq!(a.verdict, "healed by the cluster (a new pod on the node turns forwarding back on)");
-        assert!(a.why.contains("the cluster's own create pods") && a.why.contains("no trace"), "{a:?}");
+        assert!(
+            a.why.contains("the cluster made the call that sets it off (create pods)") && a.why.contains("no trace"),
+            "{a:?}"
+        );
         assert!(a.evidence[0].contains("replicaset-controller create pods shop/web-7d4b9"), "{a:?}");
     }
 

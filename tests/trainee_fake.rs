@@ -131,7 +131,9 @@ fn diagnose_grades_without_naming_the_missed_cause_until_the_trainee_gives_up() 
     assert_eq!(d[0]["notes"], "sysctl -n said 0");
     assert_eq!(d[2]["causes"], json!(["egress-denied", "fwd-off"]));
 
-    assert_eq!(e.out(&["solve"]).0, 0);
+    let (code, text) = e.out(&["solve"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("your notes:\n    - sysctl -n said 0"), "the note is in the debrief: {text}");
     let (code, out, _) = stdout(&e, &["diagnose", "--cause", "fwd-off"]);
     assert_eq!(code, 1);
     assert!(out.contains("missed egress-denied — A policy blocks outgoing traffic."), "after solve: {out}");

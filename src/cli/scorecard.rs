@@ -172,6 +172,9 @@ pub(crate) fn print_status(s: &Session, cat: &Catalog) {
             );
         }
     }
+    for (i, d) in s.diagnoses.iter().enumerate().filter(|(_, d)| !d.notes.trim().is_empty()) {
+        anstream::println!("  note {}: {}", i + 1, d.notes.trim());
+    }
     print_attributions(s, None);
 }
 

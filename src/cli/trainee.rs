@@ -81,6 +81,13 @@ pub fn solve(g: &Global, cat: &Catalog) -> Outcome {
             if r.explanation.is_empty() { String::new() } else { format!(" — {}", r.explanation.trim()) }
         );
     }
+    let notes: Vec<&str> = s.diagnoses.iter().map(|d| d.notes.trim()).filter(|n| !n.is_empty()).collect();
+    if !notes.is_empty() {
+        anstream::println!("  your notes:");
+        for n in notes {
+            anstream::println!("    - {n}");
+        }
+    }
     anstream::println!();
     for l in e.item.debrief.trim_end().lines() {
         anstream::println!("  {l}");

@@ -142,7 +142,9 @@ fn main() {
         let (engine_m, raw_m) = (median(engine), median(raw));
         let overhead = engine_m.saturating_sub(raw_m) / CHECKS as u32;
 
-        println!("klab check engine, {CHECKS} API-level checks (resource + match) against the in-process fake API server");
+        println!(
+            "klab check engine, {CHECKS} API-level checks (resource + match) against the in-process fake API server"
+        );
         println!();
         println!("(a) with {} simulated latency per request", ms(LATENCY));
         println!("    run_all (concurrent), median of 30:   {}", ms(conc_m));

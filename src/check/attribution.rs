@@ -252,11 +252,13 @@ mod tests {
         format!("2024-05-01T{s}Z").parse().unwrap()
     }
 
-    fn line(time: &str, user: &str, verb: &str, resource: &str, sub: &str, ns: &str, name: &str, code: u16) -> String {
+    /// An audit line in namespace `shop`; `resource` may carry a subresource (`pods/exec`).
+    fn line(time: &str, user: &str, verb: &str, resource: &str, name: &str, code: u16) -> String {
+        let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
         serde_json::json!({
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": format!("{time}{name}"),
             "stage": "ResponseComplete", "verb": verb, "user": {"username": user},
-            "objectRef": {"resource": resource, "subresource": sub, "namespace": ns, "name": name},
+            "objectRef": {"resource": resource, "subresource": sub, "namespace": "shop", "name": name},
             "responseStatus": {"code": code},
             "requestReceivedTimestamp": format!("2024-05-01T{time}Z"), "stageTimestamp": format!("2024-05-01T{time}Z"),
         })
@@ -265,26 +267,24 @@ mod tests {
 
     fn log() -> String {
         [
-            line("10:00:30.000000", "kubernetes-admin", "create", "configmaps", "", "shop", "before-window", 201),
-            line("10:01:00.000000", "kubernetes-admin", "delete", "networkpolicies", "", "shop", "deny-wip", 200),
-            line("10:01:05.000000", "kubernetes-admin", "create", "pods", "exec", "shop", "toolbox", 101),
-            line("10:01:06.000000", "kubernetes-admin", "create", "pods", "", "shop", "klab-probe-0a1b2c3d", 201),
-            line("10:01:07.000000", "kubernetes-admin", "patch", "deployments", "", "shop", "web", 403),
-            line("10:01:08.000000", "kubernetes-admin", "get", "pods", "", "shop", "web", 200),
+            line("10:00:30.000000", "kubernetes-admin", "create", "configmaps", "before-window", 201),
+            line("10:01:00.000000", "kubernetes-admin", "delete", "networkpolicies", "deny-wip", 200),
+            line("10:01:05.000000", "kubernetes-admin", "create", "pods/exec", "toolbox", 101),
+            line("10:01:06.000000", "kubernetes-admin", "create", "pods", "klab-probe-0a1b2c3d", 201),
+            line("10:01:07.000000", "kubernetes-admin", "patch", "deployments", "web", 403),
+            line("10:01:08.000000", "kubernetes-admin", "get", "pods", "web", 200),
             line(
                 "10:01:09.000000",
                 "system:serviceaccount:kube-system:replicaset-controller",
                 "create",
                 "pods",
-                "",
-                "shop",
                 "web-7d4b9",
                 201,
             ),
-            line("10:01:10.000000", "system:node:klab-control-plane", "create", "events", "", "shop", "web.1", 201),
-            line("10:01:11.000000", "kubernetes-admin", "create", "selfsubjectaccessreviews", "", "", "", 201),
+            line("10:01:10.000000", "system:node:klab-control-plane", "create", "events", "web.1", 201),
+            line("10:01:11.000000", "kubernetes-admin", "create", "selfsubjectaccessreviews", "", 201),
             "not json at all".into(),
-            line("10:03:00.000000", "kubernetes-admin", "delete", "configmaps", "", "shop", "after-window", 200),
+            line("10:03:00.000000", "kubernetes-admin", "delete", "configmaps", "after-window", 200),
         ]
         .join("\n")
     }

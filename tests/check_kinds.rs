@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 struct Lab {
     env: Env,
     kube: Kube,
-    nodes: DockerNodes,
+    docker: String,
     since: Option<jiff::Timestamp>,
 }
 
@@ -46,10 +46,14 @@ impl Lab {
         let mut perm = std::fs::metadata(&wrapper).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
         std::fs::set_permissions(&wrapper, perm).unwrap();
-        let nodes = DockerNodes { cluster: "klab".into(), docker: wrapper.display().to_string() };
         let fake = env.fake();
         fake.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
-        Lab { env, kube, nodes, since: None }
+        Lab { env, kube, docker: wrapper.display().to_string(), since: None }
+    }
+
+    /// Node access as one klab command has it (it lists the nodes once).
+    fn nodes(&self) -> DockerNodes {
+        DockerNodes::with_program("klab", &self.docker)
     }
 
     fn fake(&self) -> &support::FakeApiServer {
@@ -79,11 +83,11 @@ impl Lab {
         .unwrap();
     }
 
-    async fn ctx(&self) -> CheckContext<'_> {
+    async fn ctx<'a>(&'a self, nodes: &'a DockerNodes) -> CheckContext<'a> {
         CheckContext {
             kube: Ok(&self.kube),
-            nodes: &self.nodes,
-            node_list: self.nodes.nodes().await.unwrap_or_default(),
+            nodes,
+            node_list: nodes.nodes().await.unwrap_or_default(),
             since: self.since,
             audit_log_path: AUDIT_LOG_PATH.into(),
         }
@@ -91,7 +95,8 @@ impl Lab {
 
     async fn eval(&self, spec: Value) -> Verdict {
         let spec: CheckSpec = serde_json::from_value(spec.clone()).unwrap_or_else(|e| panic!("{spec}: {e}"));
-        let ctx = self.ctx().await;
+        let nodes = self.nodes();
+        let ctx = self.ctx(&nodes).await;
         evaluate(&ctx, &spec).await
     }
 
@@ -226,7 +231,7 @@ async fn resource_cannot_look_when_the_apiserver_refuses_or_errs() {
 /// Plays the kubelet for probe pods: the first one that appears ends with `code` and `log`.
 /// Returns the node the pod was pinned to.
 async fn finish_probe(lab: &Lab, code: i64, log: &str) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if let Some(p) =
             lab.fake().list("v1", "Pod").into_iter().find(|p| {
@@ -261,7 +266,7 @@ fn probe(timeout: &str) -> Value {
 #[tokio::test]
 async fn probe_pod_passes_on_the_expected_output_and_is_removed() {
     let lab = Lab::new().await;
-    let (v, node) = tokio::join!(lab.eval(probe("30s")), finish_probe(&lab, 0, "{\"kind\": \"APIVersions\"}\n"));
+    let (v, node) = tokio::join!(lab.eval(probe("60s")), finish_probe(&lab, 0, "{\"kind\": \"APIVersions\"}\n"));
     passes(&v);
     assert_eq!(node.as_deref(), Some("klab-control-plane"), "`node: control-plane` pins the pod");
     let ev = evidence(&v);
@@ -272,7 +277,7 @@ async fn probe_pod_passes_on_the_expected_output_and_is_removed() {
 #[tokio::test]
 async fn probe_pod_fails_on_a_bad_exit_code_with_its_log_and_is_removed() {
     let lab = Lab::new().await;
-    let (v, _) = tokio::join!(lab.eval(probe("30s")), finish_probe(&lab, 1, "wget: download timed out\n"));
+    let (v, _) = tokio::join!(lab.eval(probe("60s")), finish_probe(&lab, 1, "wget: download timed out\n"));
     fails(&v);
     assert!(v.reason.contains("exit code 1, expected 0"), "{v:#?}");
     assert!(evidence(&v).contains("wget: download timed out"), "{v:#?}");
@@ -391,13 +396,14 @@ async fn node_exec_checks_exit_code_and_output_on_every_node() {
 #[tokio::test]
 async fn node_exec_with_docker_down_cannot_look_even_when_exit_code_1_is_expected() {
     let lab = Lab::new().await;
-    let node_list = lab.nodes.nodes().await.unwrap();
+    let nodes = lab.nodes();
+    let node_list = nodes.nodes().await.unwrap();
     lab.docker_down();
     // With the node list known (as `klab check` has it when Docker stops mid-run).
     let spec: CheckSpec = serde_json::from_value(node_exec(&["test", "-e", "/nope"], json!({"exitCode": 1}))).unwrap();
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
-        nodes: &lab.nodes,
+        nodes: &nodes,
         node_list,
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
@@ -439,11 +445,12 @@ async fn sysctl_reads_every_node_and_names_the_one_that_differs() {
 #[tokio::test]
 async fn sysctl_with_the_node_unreachable_is_unknown_and_not_does_not_pass() {
     let lab = Lab::new().await;
-    let node_list = lab.nodes.nodes().await.unwrap();
+    let nodes = lab.nodes();
+    let node_list = nodes.nodes().await.unwrap();
     lab.docker_down();
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
-        nodes: &lab.nodes,
+        nodes: &nodes,
         node_list,
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
@@ -501,11 +508,12 @@ async fn etcd_without_its_container_fails_and_with_docker_down_cannot_look() {
     let v = lab.eval(json!({"etcd": {"noAlarms": true}})).await;
     fails(&v);
     assert!(v.reason.contains("no running etcd container"), "{v:#?}");
-    let node_list = lab.nodes.nodes().await.unwrap();
+    let nodes = lab.nodes();
+    let node_list = nodes.nodes().await.unwrap();
     lab.docker_down();
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
-        nodes: &lab.nodes,
+        nodes: &nodes,
         node_list,
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
@@ -725,11 +733,12 @@ async fn audit_without_a_log_fails_and_with_docker_down_cannot_look() {
         v.reason.contains("no audit log at /var/log/kubernetes/kube-apiserver-audit.log on klab-control-plane"),
         "{v:#?}"
     );
-    let node_list = lab.nodes.nodes().await.unwrap();
+    let nodes = lab.nodes();
+    let node_list = nodes.nodes().await.unwrap();
     lab.docker_down();
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
-        nodes: &lab.nodes,
+        nodes: &nodes,
         node_list,
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
@@ -778,11 +787,12 @@ async fn mirror_pods_every_static_pod_has_its_api_object() {
     let v = lab.eval(spec.clone()).await;
     passes(&v);
     assert_eq!(v.reason, "all 1 static pods are visible in the API");
-    let node_list = lab.nodes.nodes().await.unwrap();
+    let nodes = lab.nodes();
+    let node_list = nodes.nodes().await.unwrap();
     lab.docker_down();
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
-        nodes: &lab.nodes,
+        nodes: &nodes,
         node_list,
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
@@ -848,7 +858,8 @@ fn planned(id: &str, spec: Value, timeout: Option<&str>, within: Option<&str>) -
 #[tokio::test]
 async fn a_hanging_apiserver_fails_the_check_at_its_timeout() {
     let lab = Lab::new().await;
-    let ctx = lab.ctx().await;
+    let nodes = lab.nodes();
+    let ctx = lab.ctx(&nodes).await;
     lab.fake().hang(true);
     let c = planned("hangs", json!({"apiWrite": {}}), Some("1s"), None);
     let start = Instant::now();
@@ -862,7 +873,8 @@ async fn a_hanging_apiserver_fails_the_check_at_its_timeout() {
 #[tokio::test]
 async fn within_polls_until_a_slow_recovery_passes() {
     let lab = Lab::new().await;
-    let ctx = lab.ctx().await;
+    let nodes = lab.nodes();
+    let ctx = lab.ctx(&nodes).await;
     let c = planned(
         "mirror",
         json!({"resource": {"apiVersion": "v1", "kind": "Pod", "namespace": "kube-system", "name": "etcd-klab-control-plane"}}),

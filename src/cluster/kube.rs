@@ -123,6 +123,9 @@ impl std::fmt::Display for ObjKey {
 pub struct Kube {
     client: Client,
     kinds: Arc<Mutex<HashMap<String, (ApiResource, ApiCapabilities)>>>,
+    /// Held while one group-version is discovered: concurrent calls (all checks of a drill at
+    /// once) wait for the first discovery instead of each asking the server.
+    discovering: Arc<tokio::sync::Mutex<()>>,
     pub timeout: Duration,
 }
 
@@ -174,7 +177,7 @@ impl Kube {
         config.write_timeout = Some(CALL_TIMEOUT);
         let client =
             Client::try_from(config).map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
-        Ok(Kube { client, kinds: Arc::default(), timeout: CALL_TIMEOUT })
+        Ok(Kube { client, kinds: Arc::default(), discovering: Arc::default(), timeout: CALL_TIMEOUT })
     }
 
     pub fn client(&self) -> &Client {
@@ -187,23 +190,33 @@ impl Kube {
         Ok((format!("{}.{}", v.major, v.minor.trim_end_matches('+')), v.git_version))
     }
 
+    /// The resource of a kind, from one discovery of its whole group-version (cached: every
+    /// kind of that group-version is known after the first call).
     async fn resource(&self, key: &ObjKey) -> Result<(ApiResource, ApiCapabilities), KubeError> {
         let id = format!("{}/{}", key.api_version, key.kind);
-        if let Some(hit) = self.kinds.lock().ok().and_then(|m| m.get(&id).cloned()) {
+        let cached = |id: &str| self.kinds.lock().ok().and_then(|m| m.get(id).cloned());
+        if let Some(hit) = cached(&id) {
+            return Ok(hit);
+        }
+        let _turn = self.discovering.lock().await;
+        if let Some(hit) = cached(&id) {
             return Ok(hit);
         }
         let gvk = key.gvk();
-        let found = match tokio::time::timeout(self.timeout, kube::discovery::pinned_kind(&self.client, &gvk)).await {
+        let gv = kube::core::GroupVersion::gv(&gvk.group, &gvk.version);
+        let group = match tokio::time::timeout(self.timeout, kube::discovery::pinned_group(&self.client, &gv)).await {
             Err(_) => return Err(KubeError::Timeout(self.timeout.as_secs())),
-            Ok(Ok(r)) => r,
+            Ok(Ok(g)) => g,
             Ok(Err(kube::Error::Api(s))) if s.code == 404 => return Err(KubeError::UnknownKind(id)),
             Ok(Err(kube::Error::Discovery(_))) => return Err(KubeError::UnknownKind(id)),
             Ok(Err(e)) => return Err(convert(e)),
         };
         if let Ok(mut m) = self.kinds.lock() {
-            m.insert(id, found.clone());
+            for (ar, caps) in group.versioned_resources(&gvk.version) {
+                m.insert(format!("{}/{}", key.api_version, ar.kind), (ar, caps));
+            }
         }
-        Ok(found)
+        cached(&id).ok_or(KubeError::UnknownKind(id))
     }
 
     async fn api(&self, key: &ObjKey) -> Result<Api<DynamicObject>, KubeError> {

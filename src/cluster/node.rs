@@ -84,20 +84,22 @@ fn control_plane_first(nodes: &mut [Node]) {
 pub struct DockerNodes {
     pub cluster: String,
     pub docker: String,
+    /// The node list, once read: containers do not come and go within one klab command, and
+    /// `docker ps` is the slowest part of a `klab check`.
+    listed: tokio::sync::OnceCell<Vec<Node>>,
 }
 
 impl DockerNodes {
     pub fn new(cluster: &str) -> Self {
-        DockerNodes {
-            cluster: cluster.to_string(),
-            docker: std::env::var("KLAB_DOCKER").unwrap_or_else(|_| "docker".into()),
-        }
+        Self::with_program(cluster, &std::env::var("KLAB_DOCKER").unwrap_or_else(|_| "docker".into()))
     }
-}
 
-#[async_trait::async_trait]
-impl NodeAccess for DockerNodes {
-    async fn nodes(&self) -> Result<Vec<Node>, NodeError> {
+    /// Node access through the `docker` executable `docker`.
+    pub fn with_program(cluster: &str, docker: &str) -> Self {
+        DockerNodes { cluster: cluster.to_string(), docker: docker.to_string(), listed: tokio::sync::OnceCell::new() }
+    }
+
+    async fn list(&self) -> Result<Vec<Node>, NodeError> {
         let argv = process::argv([
             self.docker.as_str(),
             "ps",
@@ -124,6 +126,13 @@ impl NodeAccess for DockerNodes {
             .collect();
         control_plane_first(&mut nodes);
         Ok(nodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl NodeAccess for DockerNodes {
+    async fn nodes(&self) -> Result<Vec<Node>, NodeError> {
+        self.listed.get_or_try_init(|| self.list()).await.cloned()
     }
 
     async fn exec(

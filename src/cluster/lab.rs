@@ -155,18 +155,20 @@ impl Lab {
             return Err(LabError::Refused { context, reason: "it is not a klab lab context (kind-klab…)".into() });
         }
         let pinned: Option<LabRecord> = read_json(&dir.lab_file())?;
-        let kube = Kube::connect(target.kubeconfig.as_deref(), &context).await;
-        let (kube, kube_error, uid) = match kube {
-            Err(e) => (None, Some(e), None),
-            Ok(k) => match cluster_uid(&k).await {
-                Ok(uid) => (Some(k), None, Some(uid)),
+        let api = async {
+            match Kube::connect(target.kubeconfig.as_deref(), &context).await {
                 Err(e) => (None, Some(e), None),
-            },
+                Ok(k) => match cluster_uid(&k).await {
+                    Ok(uid) => (Some(k), None, Some(uid)),
+                    Err(e) => (None, Some(e), None),
+                },
+            }
         };
         // kind nodes are containers; any other cluster (only reachable with the explicit
-        // override) is reached through privileged debug pods.
+        // override) is reached through privileged debug pods. Asked while the API answers.
         let docker = DockerNodes::new(&target.name);
-        let kind_nodes = docker.nodes().await.map(|n| !n.is_empty()).unwrap_or(false);
+        let ((kube, kube_error, uid), kind_nodes) =
+            tokio::join!(api, async { docker.nodes().await.map(|n| !n.is_empty()).unwrap_or(false) });
         let nodes: Box<dyn NodeAccess> = match (&kube, kind_nodes, overridden) {
             (Some(k), false, true) => Box::new(super::node::DebugPodNodes {
                 kube: k.clone(),

@@ -1,7 +1,7 @@
 //! `klab up`, `down`, `drill`, `status`, `reset`: the lab's life and the drill's.
 
 use super::args::{DrillArgs, Global, OutputFormat, UpArgs};
-use super::output::{self, BOLD, DIM, GREEN, RED, YELLOW, paint};
+use super::output::{self, BOLD, DIM, GREEN, YELLOW, paint};
 use super::{Failure, Outcome, find_scenario};
 use crate::cluster::kube::ObjKey;
 use crate::cluster::lab::{Kind, Lab, LabError, LabTarget, cluster_uid, write_marker};
@@ -45,7 +45,7 @@ fn say(line: &str) {
 }
 
 /// Creates the lab if it does not exist; returns whether it created it.
-async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
+pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     let kind = Kind::default();
     let existing = kind.clusters().await.map_err(lab_failure)?;
     if existing.iter().any(|c| c == &g.lab) {
@@ -344,34 +344,9 @@ pub fn reset(g: &Global) -> Outcome {
         let progress = |l: &str| say(l);
         let inj = Injector { lab: &lab, nodes, progress: &progress };
         say(&format!("→ undoing {} change(s), last first", pending.len()));
-        let mut failed = 0;
-        // An apiserver that answered when reset began and stops answering while reset restores
-        // its own manifest is restarting: wait for it (bounded) instead of giving up.
-        let mut api_patience = if lab.kube_error.is_none() { Duration::from_secs(120) } else { Duration::ZERO };
-        for (seq, idx, item) in pending {
-            let mut result = inj.undo(&item).await;
-            while let Err(msg) = &result {
-                let transient = msg.contains("cannot reach the apiserver") || msg.contains("did not answer");
-                if !transient || api_patience.is_zero() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                api_patience = api_patience.saturating_sub(Duration::from_secs(3));
-                result = inj.undo(&item).await;
-            }
-            match result {
-                Ok(msg) => {
-                    j.append(Record::Undone { seq, item: idx, at: journal::now() }).map_err(state_failure)?;
-                    say(&format!("  {} {msg}", paint(GREEN, "✓")));
-                }
-                Err(msg) => {
-                    failed += 1;
-                    say(&format!("  {} {}: {msg}", paint(RED, "✗"), item.describe()));
-                }
-            }
-        }
-        if failed > 0 {
-            return Err(Failure::new(exit::CLUSTER, format!("{failed} change(s) could not be undone yet")).help("fix what the lines above say (or wait for the cluster to answer), then run `klab reset` again: it continues where it stopped"));
+        let (_, failed) = inj.undo_pending(&mut j).await.map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+        if !failed.is_empty() {
+            return Err(Failure::new(exit::CLUSTER, format!("{} change(s) could not be undone yet", failed.len())).help("fix what the lines above say (or wait for the cluster to answer), then run `klab reset` again: it continues where it stopped"));
         }
         let _ = j.archive();
         let _ = std::fs::remove_file(dir.session_file());

@@ -11,6 +11,7 @@ mod list;
 mod new;
 pub mod output;
 mod render;
+mod selftest;
 pub(crate) mod show;
 mod trainee;
 
@@ -74,6 +75,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Reset => labcmd::reset(g),
         Command::Hint => trainee::hint(g, &load(g)),
         Command::Solve => trainee::solve(g, &load(g)),
+        Command::Selftest(a) => selftest::run(g, &load(g), &a),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

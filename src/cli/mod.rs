@@ -61,7 +61,7 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Outcome {
     let g = &cli.global;
     match cli.command {
-        Command::List(a) => list::run(g, &load(g), &a),
+        Command::List(a) => list::run(g, &Catalog::load_for_listing(&g.catalog), &a),
         Command::Show(a) => show::run(g, &load(g), &a),
         Command::Lint(a) => lint::run(g, &a),
         Command::Render(a) => render::run(g, &load(g), &a),

@@ -109,6 +109,10 @@ async fn prove(
         let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let kube = lab.kube().map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
         if facts.is_none() {
+            let late = preflight::wait_nodes_ready(kube, a.settle.as_std(), &say).await;
+            if !late.is_empty() {
+                say(&format!("  {} not Ready: {}", paint(YELLOW, "!"), late.join(", ")));
+            }
             let mut f = preflight::facts(kube, lab.nodes.as_ref(), &node_names).await;
             if wants_np {
                 f.network_policy = Some(preflight::probe_network_policy(kube, &a.probe_image, &say).await);

@@ -62,6 +62,40 @@ pub async fn facts(kube: &Kube, nodes: &dyn NodeAccess, node_names: &[String]) -
     Facts { nodes: node_names.len(), server_version, audit_log, dns, network_policy: None }
 }
 
+/// Waits (bounded) until every node reports Ready: a starting snapshot of a lab still coming
+/// up would hold state that goes away by itself. Returns the nodes that are not Ready.
+pub async fn wait_nodes_ready(kube: &Kube, limit: Duration, progress: &(dyn Fn(&str) + Sync)) -> Vec<String> {
+    let start = Instant::now();
+    let mut said = Instant::now();
+    loop {
+        let not_ready: Vec<String> = match kube.list("v1", "Node", None, None, None).await {
+            Ok(nodes) => nodes
+                .iter()
+                .filter(|n| {
+                    !n.pointer("/status/conditions").and_then(|c| c.as_array()).is_some_and(|c| {
+                        c.iter()
+                            .any(|x| x.get("type") == Some(&json!("Ready")) && x.get("status") == Some(&json!("True")))
+                    })
+                })
+                .filter_map(|n| n.pointer("/metadata/name").and_then(|v| v.as_str()).map(str::to_string))
+                .collect(),
+            Err(e) => vec![format!("(cannot list nodes: {e})")],
+        };
+        if not_ready.is_empty() || start.elapsed() > limit {
+            return not_ready;
+        }
+        if said.elapsed() > Duration::from_secs(15) {
+            progress(&format!(
+                "  waiting for node(s) to be Ready: {} ({}s)…",
+                not_ready.join(", "),
+                start.elapsed().as_secs()
+            ));
+            said = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
 /// Cluster DNS: the kube-dns Service exists and has a ready endpoint.
 async fn dns_serving(kube: &Kube) -> Result<bool, String> {
     let key = ObjKey {
@@ -80,6 +114,8 @@ async fn dns_serving(kube: &Kube) -> Result<bool, String> {
 }
 
 const PROBE_NS_LABEL: &str = "klab.dev/probe";
+/// The probe's namespaces are named `klab-np-probe-<random>`; snapshots leave them out.
+pub const PROBE_NS_PREFIX: &str = "klab-np-probe-";
 
 /// Probes NetworkPolicy enforcement for real: a server pod and a client pod; the client must
 /// reach the server; then a deny-all ingress policy; the client must no longer reach it. The
@@ -93,10 +129,18 @@ pub async fn probe_network_policy(kube: &Kube, image: &str, progress: &(dyn Fn(&
             }
         }
     }
-    let ns = format!("klab-np-probe-{:06x}", fastrand::u32(..0xffffff));
+    let ns = format!("{PROBE_NS_PREFIX}{:06x}", fastrand::u32(..0xffffff));
     progress(&format!("  probing NetworkPolicy enforcement (namespace {ns}, image {image})…"));
     let result = run_probe(kube, &ns, image).await;
     let _ = kube.delete(&ns_key(&ns)).await;
+    // Gone before any scenario takes its starting snapshot.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        match kube.get(&ns_key(&ns)).await {
+            Ok(None) => break,
+            _ => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
     result
 }
 
@@ -110,6 +154,7 @@ fn pod(ns: &str, name: &str, image: &str, command: &[&str]) -> Value {
         "metadata": {"name": name, "namespace": ns, "labels": {"app": name}},
         "spec": {
             "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
             "containers": [{"name": "c", "image": image, "imagePullPolicy": "IfNotPresent", "command": command}]
         }
     })

@@ -167,6 +167,10 @@ pub fn fingerprint(kind: &str, o: &Value) -> Option<(String, String)> {
     if kind == "ConfigMap" && name.starts_with("klab-write-probe-") {
         return None;
     }
+    // selftest's own NetworkPolicy probe (deleted before a scenario starts, maybe still going).
+    if ns.unwrap_or(if kind == "Namespace" { name } else { "" }).starts_with(super::preflight::PROBE_NS_PREFIX) {
+        return None;
+    }
     if kind == "Pod" {
         // Only pods nobody owns: a controller's pods come and go by design.
         let owned = o.pointer("/metadata/ownerReferences").and_then(|v| v.as_array()).is_some_and(|a| !a.is_empty());
@@ -180,7 +184,23 @@ pub fn fingerprint(kind: &str, o: &Value) -> Option<(String, String)> {
     }
     let body = if kind == "Node" {
         // Nodes: who they are and what keeps pods off them; the rest is the kubelet's status.
-        serde_json::json!({"labels": labels, "taints": o.pointer("/spec/taints"), "unschedulable": o.pointer("/spec/unschedulable")})
+        // The node lifecycle controller's taints follow the kubelet's health (held separately,
+        // as "kubelet running") and lag it by seconds; the rest is someone's decision.
+        let taints: Vec<&Value> = o
+            .pointer("/spec/taints")
+            .and_then(|t| t.as_array())
+            .map(|t| {
+                t.iter()
+                    .filter(|x| {
+                        !matches!(
+                            x.get("key").and_then(|k| k.as_str()),
+                            Some("node.kubernetes.io/not-ready" | "node.kubernetes.io/unreachable")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        serde_json::json!({"labels": labels, "taints": taints, "unschedulable": o.pointer("/spec/unschedulable")})
     } else {
         let mut rest = o.clone();
         if let Some(m) = rest.as_object_mut() {
@@ -282,6 +302,17 @@ mod tests {
         assert_eq!(fingerprint("Deployment", &a), fingerprint("Deployment", &b));
         let c = json!({"metadata": {"name": "web", "namespace": "shop"}, "spec": {"replicas": 0}});
         assert_ne!(fingerprint("Deployment", &a).unwrap().1, fingerprint("Deployment", &c).unwrap().1);
+    }
+
+    #[test]
+    fn lifecycle_taints_do_not_count_a_drain_does() {
+        let ready = json!({"metadata": {"name": "w"}, "spec": {}});
+        let not_ready = json!({"metadata": {"name": "w"}, "spec": {"taints": [
+            {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute", "timeAdded": "2026-11-27T00:00:00Z"}]}});
+        let cordoned = json!({"metadata": {"name": "w"}, "spec": {"unschedulable": true, "taints": [
+            {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]}});
+        assert_eq!(fingerprint("Node", &ready), fingerprint("Node", &not_ready));
+        assert_ne!(fingerprint("Node", &ready), fingerprint("Node", &cordoned));
     }
 
     #[test]

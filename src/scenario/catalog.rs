@@ -190,7 +190,7 @@ impl Catalog {
 
     fn add_parsed(&mut self, p: Parsed) {
         match p {
-            Parsed::Scenario(id, e) => self.insert_scenario(id, e),
+            Parsed::Scenario(id, e) => self.insert_scenario(id, *e),
             Parsed::Check(id, e) => self.insert_check(id, *e),
             Parsed::Problem(d) => self.diagnostics.push(*d),
             Parsed::Foreign => {}
@@ -292,17 +292,13 @@ fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// One file, parsed: what it holds, a problem, or a foreign YAML file to pass over.
+#[derive(Default)]
 enum Parsed {
-    Scenario(String, Entry<Scenario>),
+    Scenario(String, Box<Entry<Scenario>>),
     Check(String, Box<Entry<CheckFile>>),
     Problem(Box<Diagnostic>),
+    #[default]
     Foreign,
-}
-
-impl Default for Parsed {
-    fn default() -> Self {
-        Parsed::Foreign
-    }
 }
 
 fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) -> Parsed {
@@ -348,7 +344,7 @@ fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) ->
     let source = Source { origin, text: text.to_string() };
     match wanted {
         Expect::Scenario => match yaml::parse::<Scenario>(&name, text) {
-            Ok(s) => Parsed::Scenario(s.metadata.id.value.clone(), Entry { source, item: s }),
+            Ok(s) => Parsed::Scenario(s.metadata.id.value.clone(), Box::new(Entry { source, item: s })),
             Err(d) => problem(d),
         },
         _ => match yaml::parse::<CheckFile>(&name, text) {

@@ -62,7 +62,8 @@ pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     std::fs::create_dir_all(&audit_dir)
         .and_then(|_| std::fs::create_dir_all(&audit_log_dir))
         .map_err(|e| Failure::new(exit::FAILED, format!("cannot create {}: {e}", audit_dir.display())))?;
-    let cat = Catalog::builtin();
+    // User folders may override the templates (e.g. a kind config for a remote Docker engine).
+    let cat = Catalog::load(&g.catalog);
     let policy = cat
         .template("audit-policy.yaml")
         .ok_or_else(|| Failure::new(exit::FAILED, "templates/audit-policy.yaml is missing"))?;

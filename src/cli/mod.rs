@@ -66,7 +66,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Lint(a) => lint::run(g, &a),
         Command::Render(a) => render::run(g, &load(g), &a),
         Command::New(a) => new::run(&load(g), &a),
-        Command::Doctor => doctor::run(g),
+        Command::Doctor => doctor::run(g, &load(g)),
         Command::Up(a) => labcmd::up(g, &a),
         Command::Down => labcmd::down(g),
         Command::Drill(a) => labcmd::drill(g, &load(g), &a),

@@ -168,6 +168,9 @@ pub struct ListArgs {
     /// Only drills of this difficulty.
     #[arg(long, value_parser = ["easy", "medium", "hard"])]
     pub difficulty: Option<String>,
+    /// Print the catalog as a Markdown page (what docs/scenarios.md is generated from).
+    #[arg(long, conflicts_with_all = ["tag", "difficulty"])]
+    pub markdown: bool,
 }
 
 #[derive(Args, Debug)]

@@ -146,6 +146,12 @@ folders if any are given, else every built-in drill.",
     )]
     Selftest(SelftestArgs),
 
+    /// The debrief of the lab's drill (the running one, or the last one reset): Markdown, HTML or JSON.
+    #[command(
+        after_help = "Examples:\n  klab report\n  klab report --format html --out debrief.html\n  klab report --format json\n\nThe HTML page is one file with no external assets: it works offline and prints."
+    )]
+    Report(ReportArgs),
+
     /// Analyse Kubernetes audit logs: summaries, timelines, policy lint.
     #[command(subcommand)]
     Audit(super::audit::AuditCommand),
@@ -267,6 +273,24 @@ pub struct SelftestArgs {
 
 fn parse_duration(s: &str) -> Result<crate::scenario::duration::Duration, String> {
     crate::scenario::duration::Duration::parse(s)
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// `md` (Markdown), `html` (one self-contained page) or `json`.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    #[value(name = "md")]
+    Markdown,
+    Html,
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -324,6 +324,23 @@ pub fn drill(g: &Global, cat: &Catalog, a: &DrillArgs) -> Outcome {
     })
 }
 
+/// Keeps the finished drill's journal and session side by side (`klab report` reads them).
+fn archive_drill(dir: &LabDir, j: &Journal) {
+    let archived = j.archive().ok().flatten();
+    let session = dir.session_file();
+    let stamp = archived.as_ref().and_then(|p| {
+        p.file_name()?.to_str()?.strip_prefix("journal-")?.strip_suffix(".jsonl.done").map(str::to_string)
+    });
+    match stamp {
+        Some(s) if session.exists() => {
+            let _ = std::fs::rename(&session, dir.path(&format!("session-{s}.json.done")));
+        }
+        _ => {
+            let _ = std::fs::remove_file(&session);
+        }
+    }
+}
+
 pub fn reset(g: &Global) -> Outcome {
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -332,8 +349,7 @@ pub fn reset(g: &Global) -> Outcome {
         let mut j = Journal::open(&dir.journal_file()).map_err(state_failure)?;
         let pending = j.pending_undo();
         if pending.is_empty() {
-            let _ = j.archive();
-            let _ = std::fs::remove_file(dir.session_file());
+            archive_drill(&dir, &j);
             say(&format!("{} nothing to undo in lab `{}`", paint(GREEN, "✓"), g.lab));
             return Ok(exit::OK);
         }
@@ -349,8 +365,7 @@ pub fn reset(g: &Global) -> Outcome {
         if !failed.is_empty() {
             return Err(Failure::new(exit::CLUSTER, format!("{} change(s) could not be undone yet", failed.len())).help("fix what the lines above say (or wait for the cluster to answer), then run `klab reset` again: it continues where it stopped"));
         }
-        let _ = j.archive();
-        let _ = std::fs::remove_file(dir.session_file());
+        archive_drill(&dir, &j);
         say(&format!("{} lab `{}` is back to how klab found it", paint(GREEN, "✓"), g.lab));
         Ok(exit::OK)
     })

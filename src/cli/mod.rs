@@ -11,6 +11,7 @@ mod list;
 mod new;
 pub mod output;
 mod render;
+mod report;
 mod selftest;
 pub(crate) mod show;
 mod trainee;
@@ -75,6 +76,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Reset => labcmd::reset(g),
         Command::Hint => trainee::hint(g, &load(g)),
         Command::Solve => trainee::solve(g, &load(g)),
+        Command::Report(a) => report::run(g, &load(g), &a),
         Command::Selftest(a) => selftest::run(g, &load(g), &a),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {

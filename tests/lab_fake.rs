@@ -100,3 +100,18 @@ fn doctor_says_which_variant_each_drill_would_run_in_the_lab_and_why() {
     let (_, text) = e.out(&["doctor"]);
     assert!(text.contains("privileged-blocked") && text.contains("variant psa (server 1.31 matches"), "{text}");
 }
+
+#[test]
+fn a_drill_the_lab_cannot_carry_is_refused_with_the_reason_unless_forced() {
+    let e = env();
+    let cat = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/selftest");
+    let cat = cat.to_str().unwrap();
+    let (code, text) = e.out(&["--catalog", cat, "drill", "st-needs-dns"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("cannot carry `st-needs-dns`: needs cluster DNS (CoreDNS); the lab has none"), "{text}");
+    assert!(e.get("v1", "Namespace", "", "st").is_none(), "nothing was touched");
+    let (code, text) = e.out(&["--catalog", cat, "drill", "st-needs-dns", "--force"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("--force: starting anyway"), "{text}");
+    assert_eq!(e.out(&["reset"]).0, 0);
+}

@@ -241,6 +241,9 @@ pub struct DrillArgs {
     /// Print the plan the drill would execute, touching nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Start although the lab lacks what the drill's profile asks for (cluster DNS, an audit log).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

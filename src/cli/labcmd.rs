@@ -269,6 +269,21 @@ pub fn drill(g: &Global, cat: &Catalog, a: &DrillArgs) -> Outcome {
         if (node_list.len() as u8) < e.item.profile.nodes {
             return Err(Failure::new(exit::NOT_READY, format!("`{}` needs {} node(s); lab `{}` has {}", a.id, e.item.profile.nodes, g.lab, node_list.len())).help(format!("recreate the lab: `klab down && klab up --nodes {}`", e.item.profile.nodes)));
         }
+        if let Ok(kube) = lab.kube() {
+            let names: Vec<String> = node_list.iter().map(|n| n.name.clone()).collect();
+            let facts = crate::selftest::preflight::facts(kube, lab.nodes.as_ref(), &names).await;
+            // NetworkPolicy enforcement takes pods to probe; `klab selftest` does, drill only says so.
+            let profile = crate::scenario::model::Profile { network_policy: false, ..e.item.profile.clone() };
+            if let Some(why) = facts.cannot_carry(&profile) {
+                if !a.force {
+                    return Err(Failure::new(exit::NOT_READY, format!("lab `{}` cannot carry `{}`: {why}", g.lab, a.id)).help("use a lab that has it (e.g. kind with CoreDNS), or --force to start anyway"));
+                }
+                say(&format!("{} {why} (--force: starting anyway)", paint(YELLOW, "!")));
+            }
+            if e.item.profile.network_policy {
+                say(&format!("{} `{}` needs a CNI that enforces NetworkPolicy (kind's kindnet does from v0.24; `klab selftest` probes it)", paint(DIM, "note:"), a.id));
+            }
+        }
         let plan = plan_for(cat, &lab, &a.id, &a.plan.set, a.plan.variant.as_deref()).await?;
         if let Some(v) = &plan.variant {
             say(&format!("variant: {v} ({})", plan.variant_reason.clone().unwrap_or_default()));

@@ -12,4 +12,5 @@ pub mod exit;
 pub mod fault;
 pub mod report;
 pub mod scenario;
+pub mod selftest;
 pub mod session;

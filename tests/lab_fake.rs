@@ -82,3 +82,36 @@ fn the_journal_holds_exactly_the_rendered_plan_in_order() {
     assert_eq!(planned, journalled);
     assert_eq!(e.out(&["reset"]).0, 0);
 }
+
+#[test]
+fn doctor_says_which_variant_each_drill_would_run_in_the_lab_and_why() {
+    let e = env();
+    assert_eq!(e.out(&["up"]).0, 0);
+    for (git, minor, variant) in [("v1.20.2", 20, "psp"), ("v1.31.0", 31, "psa")] {
+        e.fake().set_git_version(git);
+        e.fake().set_version(1, minor);
+        let o = e.klab(&["doctor", "-o", "json"]).output().unwrap();
+        let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let d = r["lab"]["variants"].as_array().unwrap().iter().find(|d| d["drill"] == "privileged-blocked").cloned();
+        let d = d.unwrap_or_else(|| panic!("privileged-blocked in {r:#}"));
+        assert_eq!(d["variant"], variant, "{r:#}");
+        assert!(d["reason"].as_str().unwrap().contains(&format!("server 1.{minor} matches")), "{d}");
+    }
+    let (_, text) = e.out(&["doctor"]);
+    assert!(text.contains("privileged-blocked") && text.contains("variant psa (server 1.31 matches"), "{text}");
+}
+
+#[test]
+fn a_drill_the_lab_cannot_carry_is_refused_with_the_reason_unless_forced() {
+    let e = env();
+    let cat = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/selftest");
+    let cat = cat.to_str().unwrap();
+    let (code, text) = e.out(&["--catalog", cat, "drill", "st-needs-dns"]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("cannot carry `st-needs-dns`: needs cluster DNS (CoreDNS); the lab has none"), "{text}");
+    assert!(e.get("v1", "Namespace", "", "st").is_none(), "nothing was touched");
+    let (code, text) = e.out(&["--catalog", cat, "drill", "st-needs-dns", "--force"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("--force: starting anyway"), "{text}");
+    assert_eq!(e.out(&["reset"]).0, 0);
+}

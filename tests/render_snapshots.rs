@@ -65,3 +65,18 @@ fn the_builtin_catalog_lints_without_errors_or_warnings() {
     assert_eq!(report["warnings"], 0, "lint warnings:\n{report:#}");
     assert!(out.status.success(), "lint exited with {:?}", out.status.code());
 }
+
+/// docs/scenarios.md is `klab list --markdown`: it cannot drift from the catalog.
+#[test]
+fn docs_scenarios_md_is_generated_from_the_catalog() {
+    let out = klab().args(["list", "--markdown"]).output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    assert!(generated.contains("| [`kluster-005`](#kluster-005) |"), "{generated}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/scenarios.md");
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "docs/scenarios.md differs from the catalog; regenerate it with\n  cargo run -q -- list --markdown > docs/scenarios.md"
+    );
+}

@@ -570,8 +570,18 @@ async fn rollout(ctx: &CheckContext<'_>, c: &RolloutCheck) -> Verdict {
     let (ok, detail) = match c.kind {
         WorkloadKind::Deployment => {
             let want = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            let (upd, avail) = (n("/status/updatedReplicas"), n("/status/availableReplicas"));
-            (gen_ok && upd >= want && avail >= want, format!("{avail}/{want} available, {upd} updated"))
+            // As `kubectl rollout status`: every replica updated, no old one left, and the
+            // updated ones available (a stalled rollout keeps an old pod available).
+            let (upd, avail, total) =
+                (n("/status/updatedReplicas"), n("/status/availableReplicas"), n("/status/replicas"));
+            let old = (total - upd).max(0);
+            (
+                gen_ok && upd >= want && old == 0 && avail >= upd,
+                format!(
+                    "{avail}/{want} available, {upd} updated{}",
+                    if old > 0 { format!(", {old} old replica(s) still there") } else { String::new() }
+                ),
+            )
         }
         WorkloadKind::DaemonSet => {
             let want = n("/status/desiredNumberScheduled");

@@ -140,6 +140,24 @@ pub enum Command {
     #[command(after_help = "Examples:\n  klab reset")]
     Reset,
 
+    /// Prove every drill: its fault breaks what the user sees, its solution fixes it, reset restores.
+    #[command(
+        long_about = "Prove every drill end to end on a lab: setup → baseline (checks pass) → inject → \
+the user-view checks fail → the reference solution → every check passes and no anti-pattern \
+fires → reset → the cluster's objects and the nodes' state equal the start. A drill the lab \
+cannot carry (node count, NetworkPolicy enforcement — probed for real —, audit log, DNS, server \
+version) is skipped with the reason, never passed. Without IDs: every drill of the --catalog \
+folders if any are given, else every built-in drill.",
+        after_help = "Examples:\n  klab selftest\n  klab selftest etcd-quota ip-forward-off --junit selftest.xml\n  klab selftest --catalog ./drills --keep-going -o json\n  klab --lab klab-ci selftest --fresh --timeout 10m\n\nExit code 0 when nothing failed (skips are listed with their reasons), 1 when a drill failed."
+    )]
+    Selftest(SelftestArgs),
+
+    /// The debrief of the lab's drill (the running one, or the last one reset): Markdown, HTML or JSON.
+    #[command(
+        after_help = "Examples:\n  klab report\n  klab report --format html --out debrief.html\n  klab report --format json\n\nThe HTML page is one file with no external assets: it works offline and prints."
+    )]
+    Report(ReportArgs),
+
     /// Analyse Kubernetes audit logs: summaries, timelines, policy lint.
     #[command(subcommand)]
     Audit(super::audit::AuditCommand),
@@ -162,6 +180,9 @@ pub struct ListArgs {
     /// Only drills of this difficulty.
     #[arg(long, value_parser = ["easy", "medium", "hard"])]
     pub difficulty: Option<String>,
+    /// Print the catalog as a Markdown page (what docs/scenarios.md is generated from).
+    #[arg(long, conflicts_with_all = ["tag", "difficulty"])]
+    pub markdown: bool,
 }
 
 #[derive(Args, Debug)]
@@ -226,6 +247,59 @@ pub struct DrillArgs {
     /// Print the plan the drill would execute, touching nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Start although the lab lacks what the drill's profile asks for (cluster DNS, an audit log).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SelftestArgs {
+    /// Drills to prove (default: the --catalog folders' drills, else all built-in ones).
+    pub ids: Vec<String>,
+    /// Leave these out.
+    #[arg(long, value_name = "ID")]
+    pub exclude: Vec<String>,
+    /// A fresh lab per drill (slower; default: one lab reused, checked clean between drills).
+    #[arg(long)]
+    pub fresh: bool,
+    /// Go on after a failed drill (default: stop at the first failure, after its reset).
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Time limit of each phase (setup, inject, solve, …); reset runs after a timeout too.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub timeout: crate::scenario::duration::Duration,
+    /// How long reset and the comparison with the start may wait for the cluster to settle
+    /// (namespaces terminating, static pods restarting).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub settle: crate::scenario::duration::Duration,
+    /// Write the results as JUnit XML: a testsuite per drill, a testcase per phase.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Image of the NetworkPolicy probe's pods (needs sh, httpd, wget).
+    #[arg(long, default_value = "busybox:1.36")]
+    pub probe_image: String,
+}
+
+fn parse_duration(s: &str) -> Result<crate::scenario::duration::Duration, String> {
+    crate::scenario::duration::Duration::parse(s)
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// `md` (Markdown), `html` (one self-contained page) or `json`.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    #[value(name = "md")]
+    Markdown,
+    Html,
+    Json,
 }
 
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! `klab up`, `down`, `drill`, `status`, `reset`: the lab's life and the drill's.
 
 use super::args::{DrillArgs, Global, OutputFormat, UpArgs};
-use super::output::{self, BOLD, DIM, GREEN, RED, YELLOW, paint};
+use super::output::{self, BOLD, DIM, GREEN, YELLOW, paint};
 use super::{Failure, Outcome, find_scenario};
 use crate::cluster::kube::ObjKey;
 use crate::cluster::lab::{Kind, Lab, LabError, LabTarget, cluster_uid, write_marker};
@@ -45,7 +45,7 @@ fn say(line: &str) {
 }
 
 /// Creates the lab if it does not exist; returns whether it created it.
-async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
+pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     let kind = Kind::default();
     let existing = kind.clusters().await.map_err(lab_failure)?;
     if existing.iter().any(|c| c == &g.lab) {
@@ -62,7 +62,8 @@ async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     std::fs::create_dir_all(&audit_dir)
         .and_then(|_| std::fs::create_dir_all(&audit_log_dir))
         .map_err(|e| Failure::new(exit::FAILED, format!("cannot create {}: {e}", audit_dir.display())))?;
-    let cat = Catalog::builtin();
+    // User folders may override the templates (e.g. a kind config for a remote Docker engine).
+    let cat = Catalog::load(&g.catalog);
     let policy = cat
         .template("audit-policy.yaml")
         .ok_or_else(|| Failure::new(exit::FAILED, "templates/audit-policy.yaml is missing"))?;
@@ -268,6 +269,21 @@ pub fn drill(g: &Global, cat: &Catalog, a: &DrillArgs) -> Outcome {
         if (node_list.len() as u8) < e.item.profile.nodes {
             return Err(Failure::new(exit::NOT_READY, format!("`{}` needs {} node(s); lab `{}` has {}", a.id, e.item.profile.nodes, g.lab, node_list.len())).help(format!("recreate the lab: `klab down && klab up --nodes {}`", e.item.profile.nodes)));
         }
+        if let Ok(kube) = lab.kube() {
+            let names: Vec<String> = node_list.iter().map(|n| n.name.clone()).collect();
+            let facts = crate::selftest::preflight::facts(kube, lab.nodes.as_ref(), &names).await;
+            // NetworkPolicy enforcement takes pods to probe; `klab selftest` does, drill only says so.
+            let profile = crate::scenario::model::Profile { network_policy: false, ..e.item.profile.clone() };
+            if let Some(why) = facts.cannot_carry(&profile) {
+                if !a.force {
+                    return Err(Failure::new(exit::NOT_READY, format!("lab `{}` cannot carry `{}`: {why}", g.lab, a.id)).help("use a lab that has it (e.g. kind with CoreDNS), or --force to start anyway"));
+                }
+                say(&format!("{} {why} (--force: starting anyway)", paint(YELLOW, "!")));
+            }
+            if e.item.profile.network_policy {
+                say(&format!("{} `{}` needs a CNI that enforces NetworkPolicy (kind's kindnet does from v0.24; `klab selftest` probes it)", paint(DIM, "note:"), a.id));
+            }
+        }
         let plan = plan_for(cat, &lab, &a.id, &a.plan.set, a.plan.variant.as_deref()).await?;
         if let Some(v) = &plan.variant {
             say(&format!("variant: {v} ({})", plan.variant_reason.clone().unwrap_or_default()));
@@ -323,6 +339,23 @@ pub fn drill(g: &Global, cat: &Catalog, a: &DrillArgs) -> Outcome {
     })
 }
 
+/// Keeps the finished drill's journal and session side by side (`klab report` reads them).
+fn archive_drill(dir: &LabDir, j: &Journal) {
+    let archived = j.archive().ok().flatten();
+    let session = dir.session_file();
+    let stamp = archived.as_ref().and_then(|p| {
+        p.file_name()?.to_str()?.strip_prefix("journal-")?.strip_suffix(".jsonl.done").map(str::to_string)
+    });
+    match stamp {
+        Some(s) if session.exists() => {
+            let _ = std::fs::rename(&session, dir.path(&format!("session-{s}.json.done")));
+        }
+        _ => {
+            let _ = std::fs::remove_file(&session);
+        }
+    }
+}
+
 pub fn reset(g: &Global) -> Outcome {
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -331,8 +364,7 @@ pub fn reset(g: &Global) -> Outcome {
         let mut j = Journal::open(&dir.journal_file()).map_err(state_failure)?;
         let pending = j.pending_undo();
         if pending.is_empty() {
-            let _ = j.archive();
-            let _ = std::fs::remove_file(dir.session_file());
+            archive_drill(&dir, &j);
             say(&format!("{} nothing to undo in lab `{}`", paint(GREEN, "✓"), g.lab));
             return Ok(exit::OK);
         }
@@ -344,37 +376,11 @@ pub fn reset(g: &Global) -> Outcome {
         let progress = |l: &str| say(l);
         let inj = Injector { lab: &lab, nodes, progress: &progress };
         say(&format!("→ undoing {} change(s), last first", pending.len()));
-        let mut failed = 0;
-        // An apiserver that answered when reset began and stops answering while reset restores
-        // its own manifest is restarting: wait for it (bounded) instead of giving up.
-        let mut api_patience = if lab.kube_error.is_none() { Duration::from_secs(120) } else { Duration::ZERO };
-        for (seq, idx, item) in pending {
-            let mut result = inj.undo(&item).await;
-            while let Err(msg) = &result {
-                let transient = msg.contains("cannot reach the apiserver") || msg.contains("did not answer");
-                if !transient || api_patience.is_zero() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                api_patience = api_patience.saturating_sub(Duration::from_secs(3));
-                result = inj.undo(&item).await;
-            }
-            match result {
-                Ok(msg) => {
-                    j.append(Record::Undone { seq, item: idx, at: journal::now() }).map_err(state_failure)?;
-                    say(&format!("  {} {msg}", paint(GREEN, "✓")));
-                }
-                Err(msg) => {
-                    failed += 1;
-                    say(&format!("  {} {}: {msg}", paint(RED, "✗"), item.describe()));
-                }
-            }
+        let (_, failed) = inj.undo_pending(&mut j).await.map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+        if !failed.is_empty() {
+            return Err(Failure::new(exit::CLUSTER, format!("{} change(s) could not be undone yet", failed.len())).help("fix what the lines above say (or wait for the cluster to answer), then run `klab reset` again: it continues where it stopped"));
         }
-        if failed > 0 {
-            return Err(Failure::new(exit::CLUSTER, format!("{failed} change(s) could not be undone yet")).help("fix what the lines above say (or wait for the cluster to answer), then run `klab reset` again: it continues where it stopped"));
-        }
-        let _ = j.archive();
-        let _ = std::fs::remove_file(dir.session_file());
+        archive_drill(&dir, &j);
         say(&format!("{} lab `{}` is back to how klab found it", paint(GREEN, "✓"), g.lab));
         Ok(exit::OK)
     })

@@ -12,7 +12,9 @@ mod list;
 mod new;
 pub mod output;
 mod render;
+mod report;
 mod scorecard;
+mod selftest;
 pub(crate) mod show;
 mod trainee;
 
@@ -62,12 +64,12 @@ pub fn main() -> i32 {
 fn run(cli: Cli) -> Outcome {
     let g = &cli.global;
     match cli.command {
-        Command::List(a) => list::run(g, &load(g), &a),
+        Command::List(a) => list::run(g, &Catalog::load_for_listing(&g.catalog), &a),
         Command::Show(a) => show::run(g, &load(g), &a),
         Command::Lint(a) => lint::run(g, &a),
         Command::Render(a) => render::run(g, &load(g), &a),
         Command::New(a) => new::run(&load(g), &a),
-        Command::Doctor => doctor::run(g),
+        Command::Doctor => doctor::run(g, &load(g)),
         Command::Up(a) => labcmd::up(g, &a),
         Command::Down => labcmd::down(g),
         Command::Drill(a) => labcmd::drill(g, &load(g), &a),
@@ -77,6 +79,8 @@ fn run(cli: Cli) -> Outcome {
         Command::Hint => trainee::hint(g, &load(g)),
         Command::Solve => trainee::solve(g, &load(g)),
         Command::Diagnose(a) => diagnose::run(g, &load(g), &a),
+        Command::Report(a) => report::run(g, &load(g), &a),
+        Command::Selftest(a) => selftest::run(g, &load(g), &a),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

@@ -175,6 +175,11 @@ impl Kube {
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(CALL_TIMEOUT);
         config.write_timeout = Some(CALL_TIMEOUT);
+        // The audit log names klab's own calls apart from the trainee's (kubectl).
+        config.headers.push((
+            http::header::USER_AGENT,
+            http::HeaderValue::from_static(concat!("klab/", env!("CARGO_PKG_VERSION"))),
+        ));
         let client =
             Client::try_from(config).map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
         Ok(Kube { client, kinds: Arc::default(), discovering: Arc::default(), timeout: CALL_TIMEOUT })

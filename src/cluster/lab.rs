@@ -77,6 +77,17 @@ impl Kind {
         Ok(out.stdout.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
     }
 
+    /// `kind version`'s line: names the tier a run is on (kind, or a stand-in that says so).
+    pub async fn version(&self) -> Result<String, LabError> {
+        let out = process::run(&argv([self.program.as_str(), "version"]), None, Duration::from_secs(30))
+            .await
+            .map_err(|e| LabError::Tool(e.to_string()))?;
+        if !out.ok() {
+            return Err(LabError::Tool(format!("kind version: {}", out.reason())));
+        }
+        Ok(out.stdout.trim().to_string())
+    }
+
     /// Creates the cluster; kind's own progress lines go straight to the user's terminal.
     pub async fn create(
         &self,

@@ -587,6 +587,41 @@ impl<'a> Injector<'a> {
         })
     }
 
+    /// Undoes everything the journal still holds, last first, and records each undo. An
+    /// apiserver that answered when this began and stops answering while its own manifest is
+    /// restored is restarting: wait for it (bounded) instead of giving up. Returns how many
+    /// changes were undone and the lines of those that could not be (yet).
+    pub async fn undo_pending(&self, j: &mut Journal) -> Result<(usize, Vec<String>), FaultError> {
+        let pending = j.pending_undo();
+        let mut api_patience = if self.lab.kube_error.is_none() { Duration::from_secs(120) } else { Duration::ZERO };
+        let (mut done, mut failed) = (0, Vec::new());
+        for (seq, idx, item) in pending {
+            let mut result = self.undo(&item).await;
+            while let Err(msg) = &result {
+                let transient = msg.contains("cannot reach the apiserver") || msg.contains("did not answer");
+                if !transient || api_patience.is_zero() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                api_patience = api_patience.saturating_sub(Duration::from_secs(3));
+                result = self.undo(&item).await;
+            }
+            match result {
+                Ok(msg) => {
+                    j.append(Record::Undone { seq, item: idx, at: journal::now() })?;
+                    done += 1;
+                    (self.progress)(&format!("  ✓ {msg}"));
+                }
+                Err(msg) => {
+                    let line = format!("{}: {msg}", item.describe());
+                    (self.progress)(&format!("  ✗ {line}"));
+                    failed.push(line);
+                }
+            }
+        }
+        Ok((done, failed))
+    }
+
     /// Undoes one journal item. Idempotent: undoing twice leaves the same state.
     pub async fn undo(&self, item: &UndoItem) -> Result<String, String> {
         let ops = self.ops();

@@ -1,3 +1,4 @@
-//! Renderers of results: JUnit for CI (Markdown/HTML debriefs come with game days).
+//! Renderers of results: JUnit for CI, and the debrief report of a drill (Markdown, HTML, JSON).
 
+pub mod debrief;
 pub mod junit;

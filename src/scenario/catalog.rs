@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 static BUILTIN_SCENARIOS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 static BUILTIN_CHECKS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/checks");
 static BUILTIN_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
+static NO_FILES: Dir<'static> = Dir::new("", &[]);
 
 /// Where a file came from, as it is named in messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +68,16 @@ enum Expect {
 
 impl Catalog {
     /// Built-ins, then each user folder in order (a later folder overrides an earlier one).
+    /// What `klab list` needs: every scenario, built-in and from the user's folders. Checks
+    /// and templates are not parsed (lint and render load everything).
+    pub fn load_for_listing(user_dirs: &[PathBuf]) -> Catalog {
+        let mut c = Catalog::builtin_with(false);
+        for d in user_dirs {
+            c.add_path(d, false);
+        }
+        c
+    }
+
     pub fn load(user_dirs: &[PathBuf]) -> Catalog {
         let mut c = Catalog::builtin();
         for d in user_dirs {
@@ -76,13 +87,19 @@ impl Catalog {
     }
 
     pub fn builtin() -> Catalog {
+        Catalog::builtin_with(true)
+    }
+
+    /// The built-in catalog; without checks and templates for commands that only list drills.
+    fn builtin_with(checks: bool) -> Catalog {
         let mut c = Catalog::default();
-        for f in files_of(&BUILTIN_CHECKS) {
-            c.add_text(Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false);
-        }
-        for f in files_of(&BUILTIN_SCENARIOS) {
-            c.add_text(Origin::Builtin(format!("scenarios/{}", f.0)), f.1, Expect::Scenario, false);
-        }
+        let checks = files_of(if checks { &BUILTIN_CHECKS } else { &NO_FILES })
+            .into_iter()
+            .map(|f| (Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false));
+        let scenarios = files_of(&BUILTIN_SCENARIOS)
+            .into_iter()
+            .map(|f| (Origin::Builtin(format!("scenarios/{}", f.0)), f.1, Expect::Scenario, false));
+        c.add_texts(checks.chain(scenarios).collect());
         for file in BUILTIN_TEMPLATES.files() {
             if let Some(text) = file.contents_utf8() {
                 c.templates.insert(file.path().to_string_lossy().into_owned(), text.to_string());
@@ -139,60 +156,44 @@ impl Catalog {
     }
 
     fn add_text(&mut self, origin: Origin, text: &str, expect: Expect, skip_foreign: bool) {
-        let name = origin.display();
-        if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-            if !skip_foreign {
-                self.diagnostics.push(
-                    Diagnostic::error(&name, "file is empty: nothing but blank lines and comments")
-                        .help("`klab new <id>` writes a scenario to start from"),
-                );
+        let parsed = parse_text(origin, text, expect, skip_foreign);
+        self.add_parsed(parsed);
+    }
+
+    /// Parses many files on all cores (YAML parsing is what loading costs), then adds them in
+    /// their given order, so duplicates and overrides resolve as if read one by one.
+    fn add_texts(&mut self, files: Vec<(Origin, &str, Expect, bool)>) {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(4);
+        if threads < 2 || files.len() < 4 {
+            for (o, t, e, s) in files {
+                self.add_text(o, t, e, s);
             }
             return;
         }
-        let header: Header = match yaml::parse(&name, text) {
-            Ok(h) => h,
-            Err(d) => {
-                if !skip_foreign {
-                    self.diagnostics.push(d);
-                }
-                return;
-            }
-        };
-        let is_klab = header.api_version.as_deref().is_some_and(|v| v.starts_with("klab.dev/"));
-        let kind = header.kind.as_deref().unwrap_or("");
-        let wanted = match (expect, kind) {
-            (Expect::Scenario, _) | (Expect::Any, "Scenario") => Expect::Scenario,
-            (Expect::Check, _) | (Expect::Any, "Check") => Expect::Check,
-            (Expect::Any, _) if skip_foreign && !is_klab => return,
-            (Expect::Any, other) => {
-                let found = if other.is_empty() { "no `kind`".to_string() } else { format!("kind `{other}`") };
-                self.diagnostics.push(
-                    Diagnostic::error(
-                        &name,
-                        format!("not a klab file: {found}, expected `kind: Scenario` or `kind: Check`"),
-                    )
-                    .at(text, 1, 1)
-                    .help("start the file with `apiVersion: klab.dev/v1` and `kind: Scenario` (or `Check`)"),
-                );
-                return;
-            }
-        };
-        let source = Source { origin, text: text.to_string() };
-        match wanted {
-            Expect::Scenario => match yaml::parse::<Scenario>(&name, text) {
-                Ok(s) => {
-                    let id = s.metadata.id.value.clone();
-                    self.insert_scenario(id, Entry { source, item: s });
-                }
-                Err(d) => self.diagnostics.push(d),
-            },
-            _ => match yaml::parse::<CheckFile>(&name, text) {
-                Ok(c) => {
-                    let id = c.metadata.id.value.clone();
-                    self.insert_check(id, Entry { source, item: c });
-                }
-                Err(d) => self.diagnostics.push(d),
-            },
+        let chunk = files.len().div_ceil(threads);
+        let mut jobs: Vec<Vec<(Origin, &str, Expect, bool)>> = Vec::new();
+        let mut it = files.into_iter().peekable();
+        while it.peek().is_some() {
+            jobs.push(it.by_ref().take(chunk).collect());
+        }
+        let results: Vec<Vec<Parsed>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = jobs
+                .into_iter()
+                .map(|job| sc.spawn(move || job.into_iter().map(|(o, t, e, s)| parse_text(o, t, e, s)).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        for p in results.into_iter().flatten() {
+            self.add_parsed(p);
+        }
+    }
+
+    fn add_parsed(&mut self, p: Parsed) {
+        match p {
+            Parsed::Scenario(id, e) => self.insert_scenario(id, *e),
+            Parsed::Check(id, e) => self.insert_check(id, *e),
+            Parsed::Problem(d) => self.diagnostics.push(*d),
+            Parsed::Foreign => {}
         }
     }
 
@@ -287,5 +288,68 @@ fn walk_all(dir: &Path, out: &mut Vec<PathBuf>) {
         } else {
             out.push(p);
         }
+    }
+}
+
+/// One file, parsed: what it holds, a problem, or a foreign YAML file to pass over.
+#[derive(Default)]
+enum Parsed {
+    Scenario(String, Box<Entry<Scenario>>),
+    Check(String, Box<Entry<CheckFile>>),
+    Problem(Box<Diagnostic>),
+    #[default]
+    Foreign,
+}
+
+fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) -> Parsed {
+    let name = origin.display();
+    let problem = |d: Diagnostic| Parsed::Problem(Box::new(d));
+    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        if skip_foreign {
+            return Parsed::Foreign;
+        }
+        return problem(
+            Diagnostic::error(&name, "file is empty: nothing but blank lines and comments")
+                .help("`klab new <id>` writes a scenario to start from"),
+        );
+    }
+    // The folder says what a file is (`scenarios/`, `checks/`); elsewhere its header does.
+    let wanted = match expect {
+        Expect::Scenario | Expect::Check => expect,
+        Expect::Any => {
+            let header: Header = match yaml::parse(&name, text) {
+                Ok(h) => h,
+                Err(_) if skip_foreign => return Parsed::Foreign,
+                Err(d) => return problem(d),
+            };
+            let is_klab = header.api_version.as_deref().is_some_and(|v| v.starts_with("klab.dev/"));
+            match header.kind.as_deref().unwrap_or("") {
+                "Scenario" => Expect::Scenario,
+                "Check" => Expect::Check,
+                _ if skip_foreign && !is_klab => return Parsed::Foreign,
+                other => {
+                    let found = if other.is_empty() { "no `kind`".to_string() } else { format!("kind `{other}`") };
+                    return problem(
+                        Diagnostic::error(
+                            &name,
+                            format!("not a klab file: {found}, expected `kind: Scenario` or `kind: Check`"),
+                        )
+                        .at(text, 1, 1)
+                        .help("start the file with `apiVersion: klab.dev/v1` and `kind: Scenario` (or `Check`)"),
+                    );
+                }
+            }
+        }
+    };
+    let source = Source { origin, text: text.to_string() };
+    match wanted {
+        Expect::Scenario => match yaml::parse::<Scenario>(&name, text) {
+            Ok(s) => Parsed::Scenario(s.metadata.id.value.clone(), Box::new(Entry { source, item: s })),
+            Err(d) => problem(d),
+        },
+        _ => match yaml::parse::<CheckFile>(&name, text) {
+            Ok(c) => Parsed::Check(c.metadata.id.value.clone(), Box::new(Entry { source, item: c })),
+            Err(d) => problem(d),
+        },
     }
 }

@@ -153,6 +153,18 @@ impl LabVars {
 }
 
 /// Builds the plan, or every problem found on the way.
+/// The variant a server version picks, with the reason (`server 1.20 matches \`<1.25\``).
+pub fn variant_for(s: &Scenario, v: MinorVersion) -> Result<(String, String), String> {
+    for var in &s.variants {
+        if let Ok(req) = VersionReq::parse(&var.server_version.value)
+            && req.matches(v)
+        {
+            return Ok((var.id.value.clone(), format!("server {v} matches `{}`", var.server_version.value)));
+        }
+    }
+    Err(format!("no variant of `{}` supports server version {v}", s.metadata.id.value))
+}
+
 pub fn build(cat: &Catalog, entry: &Entry<Scenario>, opts: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
     let mut b = Builder::new(&entry.source);
     let s = &entry.item;
@@ -295,23 +307,13 @@ impl<'a> Builder<'a> {
                     (None, None)
                 }
             }
-            VariantChoice::ForServer(v) => {
-                for var in &s.variants {
-                    if let Ok(req) = VersionReq::parse(&var.server_version.value)
-                        && req.matches(*v)
-                    {
-                        return (
-                            Some(var.id.value.clone()),
-                            Some(format!("server {v} matches `{}`", var.server_version.value)),
-                        );
-                    }
+            VariantChoice::ForServer(v) => match variant_for(s, *v) {
+                Ok((id, why)) => (Some(id), Some(why)),
+                Err(msg) => {
+                    self.errors.push(Diagnostic::error(self.source.origin.display(), msg));
+                    (None, None)
                 }
-                self.errors.push(Diagnostic::error(
-                    self.source.origin.display(),
-                    format!("no variant of `{}` supports server version {v}", s.metadata.id.value),
-                ));
-                (None, None)
-            }
+            },
         }
     }
 

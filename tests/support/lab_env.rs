@@ -252,7 +252,7 @@ fn seed_fake(api: &FakeApiServer, spec: &Spec) {
     if spec.marker {
         api.put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "klab-lab", "namespace": "kube-system", "labels": {"klab.dev/lab": "true"}}, "data": {"lab": "klab"}}));
     }
-    api.put(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "klab-control-plane", "labels": {"node-role.kubernetes.io/control-plane": ""}}, "spec": {"providerID": spec.provider}}));
+    api.put(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "klab-control-plane", "labels": {"node-role.kubernetes.io/control-plane": ""}}, "spec": {"providerID": spec.provider}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
     api.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"}, "spec": {"clusterIP": "10.96.0.1"}}));
     api.put(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"}, "spec": {"clusterIP": "10.96.0.10"}}));
 }

@@ -2,8 +2,8 @@
 //!
 //! For a cause check that passed for the first time, the window is from the last run in which it
 //! failed (or from the injection) to that first pass. In that window the apiserver's audit log
-//! shows the API writes: a non-system user's are the trainee's (klab's own probe objects left
-//! out), a `system:` user's are the cluster's. What the audit log cannot show are changes made on
+//! shows the API writes: a non-system user's are the trainee's (klab's own calls, user agent
+//! `klab/…`, and its probe objects left out), a `system:` user's are the cluster's. What the audit log cannot show are changes made on
 //! the nodes themselves (`docker exec … sysctl -w`), so the answer is only as strong as the
 //! evidence:
 //!
@@ -56,6 +56,7 @@ pub struct Write {
     pub resource: String,
     pub namespace: String,
     pub name: String,
+    pub user_agent: String,
 }
 
 impl Write {
@@ -64,9 +65,12 @@ impl Write {
         self.user.starts_with("system:")
     }
 
-    /// klab's own objects: the probe pods and the write-probe ConfigMaps of `klab check`.
-    pub fn is_klab_probe(&self) -> bool {
-        self.name.starts_with("klab-probe-") || self.name.starts_with("klab-write-probe-")
+    /// klab's own calls: its user agent (`klab/<version>`), or its probe objects (the probe
+    /// pods and write-probe ConfigMaps of `klab check`, for logs from before the user agent).
+    pub fn is_klab(&self) -> bool {
+        self.user_agent.starts_with("klab/")
+            || self.name.starts_with("klab-probe-")
+            || self.name.starts_with("klab-write-probe-")
     }
 
     pub fn describe(&self) -> String {
@@ -113,6 +117,7 @@ pub fn writes_in(log: &[u8], from: Timestamp, to: Timestamp) -> Vec<Write> {
             resource: if o.subresource.is_empty() { o.resource } else { format!("{}/{}", o.resource, o.subresource) },
             namespace: o.namespace,
             name: o.name,
+            user_agent: e.user_agent.clone(),
         });
     }
     out
@@ -178,7 +183,7 @@ pub fn attribute(c: &Case) -> Attribution {
             };
         }
     };
-    let yours: Vec<&Write> = writes.iter().filter(|w| !w.is_system() && !w.is_klab_probe()).collect();
+    let yours: Vec<&Write> = writes.iter().filter(|w| !w.is_system() && !w.is_klab()).collect();
     let cluster: Vec<&Write> = writes.iter().filter(|w| w.is_system()).collect();
 
     // The scenario says how it heals itself, and the call that sets it off was made.
@@ -186,7 +191,7 @@ pub fn attribute(c: &Case) -> Attribution {
         && let Some(t) = &h.trigger
     {
         let hits: Vec<&Write> =
-            writes.iter().filter(|w| !w.is_klab_probe() && w.verb == t.verb && w.resource == t.resource).collect();
+            writes.iter().filter(|w| !w.is_klab() && w.verb == t.verb && w.resource == t.resource).collect();
         if !hits.is_empty() {
             let by_you: Vec<&&Write> = hits.iter().filter(|w| !w.is_system()).collect();
             let mut why = match by_you.first() {
@@ -283,6 +288,19 @@ mod tests {
             ),
             line("10:01:10.000000", "system:node:klab-control-plane", "create", "events", "web.1", 201),
             line("10:01:11.000000", "kubernetes-admin", "create", "selfsubjectaccessreviews", "", 201),
+            {
+                let mut v: serde_json::Value = serde_json::from_str(&line(
+                    "10:01:12.000000",
+                    "kubernetes-admin",
+                    "delete",
+                    "configmaps",
+                    "klab-solution-step",
+                    200,
+                ))
+                .unwrap();
+                v["userAgent"] = serde_json::json!("klab/0.1.0");
+                v.to_string()
+            },
             "not json at all".into(),
             line("10:03:00.000000", "kubernetes-admin", "delete", "configmaps", "after-window", 200),
         ]
@@ -295,10 +313,16 @@ mod tests {
         let got: Vec<String> = w.iter().map(|w| format!("{} {} {}", w.verb, w.resource, w.name)).collect();
         assert_eq!(
             got,
-            vec!["delete networkpolicies deny-wip", "create pods klab-probe-0a1b2c3d", "create pods web-7d4b9"],
+            vec![
+                "delete networkpolicies deny-wip",
+                "create pods klab-probe-0a1b2c3d",
+                "create pods web-7d4b9",
+                "delete configmaps klab-solution-step"
+            ],
             "the start is exclusive; exec, refused, reads, events, reviews and later calls are left out"
         );
-        assert!(w[2].is_system() && !w[0].is_system() && w[1].is_klab_probe());
+        assert!(w[2].is_system() && !w[0].is_system() && w[1].is_klab());
+        assert!(w[3].is_klab() && !w[3].is_system(), "klab's own user agent: {:?}", w[3]);
         assert_eq!(w[0].describe(), "10:01:00 kubernetes-admin delete networkpolicies shop/deny-wip");
     }
 
@@ -321,6 +345,7 @@ mod tests {
             resource: resource.into(),
             namespace: "shop".into(),
             name: name.into(),
+            user_agent: "kubectl/v1.20.2 (linux/amd64) kubernetes/faecb19".into(),
         }
     }
 
@@ -329,7 +354,10 @@ mod tests {
         let a = attribute(&case(Ok(writes_in(log().as_bytes(), ts("10:00:30"), ts("10:02:00")))));
         assert_eq!(a.by, FixedBy::You, "{a:?}");
         assert_eq!(a.verdict, "fixed by you");
-        assert!(a.why.contains("1 API write(s) between 10:00:30 and 10:02:00"), "probe pods are klab's: {a:?}");
+        assert!(
+            a.why.contains("1 API write(s) between 10:00:30 and 10:02:00"),
+            "probe pods and klab/ calls are klab's: {a:?}"
+        );
         assert_eq!(a.evidence, vec!["10:01:00 kubernetes-admin delete networkpolicies shop/deny-wip"]);
     }
 

@@ -324,7 +324,7 @@ fn exec_check(selector: &str) -> Value {
 }
 
 #[tokio::test]
-async fn pod_exec_runs_in_the_first_running_match_and_shows_its_output() {
+async fn pod_exec_runs_in_a_running_match_and_shows_its_output() {
     let lab = Lab::new().await;
     toolbox(&lab, "toolbox-old", "Pending");
     toolbox(&lab, "toolbox", "Running");

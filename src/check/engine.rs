@@ -421,7 +421,22 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
         (Some(p), _) => p.clone(),
         (None, Some(sel)) => match kube.list("v1", "Pod", Some(&c.namespace), Some(sel), None).await {
             Ok(list) => {
-                match list.iter().find(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")) {
+                // A pod on its way out (deletionTimestamp set) still runs, but speaks for the
+                // old template: the newest running pod is what the user meets.
+                let mut running: Vec<&Value> = list
+                    .iter()
+                    .filter(|p| p.pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+                    .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+                    .collect();
+                running.sort_by_key(|p| {
+                    std::cmp::Reverse(
+                        p.pointer("/metadata/creationTimestamp")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string(),
+                    )
+                });
+                match running.first() {
                     Some(p) => p.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
                     None => return Verdict::fail(format!("no running pod matches {sel} in {}", c.namespace)),
                 }

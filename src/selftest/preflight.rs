@@ -191,7 +191,8 @@ async fn run_probe(kube: &Kube, ns: &str, image: &str) -> Result<bool, String> {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    let fetch: Vec<String> = ["wget", "-q", "-T", "3", "-O", "-", &format!("http://{server_ip}:8080/")]
+    // `timeout`, not wget's own -T: Debian's static busybox 1.35 wget crashes with -T.
+    let fetch: Vec<String> = ["timeout", "4", "wget", "-q", "-O", "-", &format!("http://{server_ip}:8080/")]
         .iter()
         .map(|s| s.to_string())
         .collect();

@@ -116,6 +116,8 @@ impl Catalog {
             let mut files = Vec::new();
             walk(path, &mut files);
             files.sort();
+            // Read them all, then parse on all cores (see `add_texts`).
+            let mut texts: Vec<(Origin, Vec<u8>, Expect, bool)> = Vec::new();
             for f in files {
                 let in_catalog_dir = f
                     .strip_prefix(path)
@@ -127,8 +129,20 @@ impl Catalog {
                     Some("checks") => Expect::Check,
                     _ => Expect::Any,
                 };
-                self.add_file(&f, expect, !strict && expect == Expect::Any);
+                let origin = Origin::File(f.clone());
+                match std::fs::read(&f) {
+                    Ok(bytes) => texts.push((origin, bytes, expect, !strict && expect == Expect::Any)),
+                    Err(e) => self.diagnostics.push(Diagnostic::error(origin.display(), format!("cannot read: {e}"))),
+                }
             }
+            let mut batch = Vec::new();
+            for (origin, bytes, expect, skip) in &texts {
+                match yaml::as_text(&origin.display(), bytes) {
+                    Ok(text) => batch.push((origin.clone(), text, *expect, *skip)),
+                    Err(d) => self.diagnostics.push(d),
+                }
+            }
+            self.add_texts(batch);
             let tdir = path.join("templates");
             if tdir.is_dir() {
                 let mut tfiles = Vec::new();

@@ -4,6 +4,7 @@
 //! JSON; the charts are inline SVG built here, so the HTML needs nothing from the network.
 
 use crate::audit::timeline::Entry as AuditEntry;
+use crate::check::diagnosis;
 use crate::scenario::kinds::Role;
 use crate::scenario::model::Scenario;
 use crate::session::journal::Record;
@@ -189,37 +190,31 @@ pub fn build(
             text: s.hints.get(h.index).map(|x| x.text.trim().to_string()).unwrap_or_default(),
         })
         .collect();
-    let cause_ids: Vec<&str> = s.diagnosis.causes.iter().map(|c| c.id.value.as_str()).collect();
-    let summary = |id: &str| {
+    let summary = |id: &String| {
         s.diagnosis
             .causes
             .iter()
             .map(|c| (&c.id.value, &c.summary))
             .chain(s.diagnosis.red_herrings.iter().map(|r| (&r.id.value, &r.summary)))
-            .find(|(i, _)| i.as_str() == id)
+            .find(|(i, _)| *i == id)
             .map(|(_, t)| t.clone())
-            .unwrap_or_else(|| id.to_string())
+            .unwrap_or_else(|| id.clone())
     };
-    let grade = |d: &crate::session::record::DiagnosisAttempt| {
-        let found: Vec<String> =
-            cause_ids.iter().filter(|c| d.causes.iter().any(|x| x == *c)).map(|c| summary(c)).collect();
-        let missed: Vec<String> =
-            cause_ids.iter().filter(|c| !d.causes.iter().any(|x| x == *c)).map(|c| summary(c)).collect();
-        Grade {
+    // `klab diagnose` refuses unknown ids, so grading cannot fail on a recorded attempt.
+    let graded = |d: &crate::session::record::DiagnosisAttempt| diagnosis::grade(&s.diagnosis, &d.causes).ok();
+    let diagnosis = session.diagnoses.last().and_then(|d| {
+        let g = graded(d)?;
+        Some(Grade {
             at: d.at.clone(),
-            missed_count: missed.len(),
-            missed: if over { missed } else { vec![] },
-            wrongly_blamed: d.causes.iter().filter(|c| !cause_ids.contains(&c.as_str())).map(|c| summary(c)).collect(),
-            found,
+            found: g.found.iter().map(summary).collect(),
+            missed_count: g.missed.len(),
+            missed: if over { g.missed.iter().map(summary).collect() } else { vec![] },
+            wrongly_blamed: g.wrongly_blamed.iter().map(summary).collect(),
             notes: d.notes.clone(),
-        }
-    };
-    let diagnosis = session.diagnoses.last().map(grade);
-    let minutes_to_diagnose = session
-        .diagnoses
-        .iter()
-        .find(|d| cause_ids.iter().all(|c| d.causes.iter().any(|x| x == c)))
-        .map(|d| since(&d.at));
+        })
+    });
+    let minutes_to_diagnose =
+        session.diagnoses.iter().find(|d| graded(d).is_some_and(|g| g.missed.is_empty())).map(|d| since(&d.at));
     let minutes_to_fix = if session.gave_up { None } else { session.fixed_at.as_deref().map(since) };
     let time_limit_minutes = s.metadata.time_limit.as_secs() as f64 / 60.0;
     let mut d = Debrief {

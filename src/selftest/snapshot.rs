@@ -13,33 +13,33 @@ use std::collections::BTreeMap;
 
 /// Types whose objects a drill creates or changes. Types the server does not serve (e.g.
 /// PodSecurityPolicy after 1.24, CronJob's batch/v1 before 1.21) are left out, not failed.
-const TYPES: &[(&str, &str, bool)] = &[
-    ("v1", "Namespace", false),
-    ("v1", "ConfigMap", true),
-    ("v1", "Secret", true),
-    ("v1", "ServiceAccount", true),
-    ("v1", "Service", true),
-    ("v1", "ResourceQuota", true),
-    ("v1", "LimitRange", true),
-    ("v1", "Pod", true),
-    ("v1", "Node", false),
-    ("apps/v1", "Deployment", true),
-    ("apps/v1", "DaemonSet", true),
-    ("apps/v1", "StatefulSet", true),
-    ("batch/v1", "Job", true),
-    ("batch/v1", "CronJob", true),
-    ("batch/v1beta1", "CronJob", true),
-    ("networking.k8s.io/v1", "NetworkPolicy", true),
-    ("rbac.authorization.k8s.io/v1", "Role", true),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding", true),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole", false),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", false),
-    ("policy/v1beta1", "PodSecurityPolicy", false),
-    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", false),
-    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", false),
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", false),
-    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding", false),
-    ("scheduling.k8s.io/v1", "PriorityClass", false),
+const TYPES: &[(&str, &str)] = &[
+    ("v1", "Namespace"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Service"),
+    ("v1", "ResourceQuota"),
+    ("v1", "LimitRange"),
+    ("v1", "Pod"),
+    ("v1", "Node"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "DaemonSet"),
+    ("apps/v1", "StatefulSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("batch/v1beta1", "CronJob"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+    ("policy/v1beta1", "PodSecurityPolicy"),
+    ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"),
+    ("scheduling.k8s.io/v1", "PriorityClass"),
 ];
 
 /// Annotations the cluster rewrites by itself (rollout revisions, leader election).
@@ -68,10 +68,9 @@ pub struct Snapshot {
 /// comparison against nothing would pass anything.
 pub async fn take(kube: &Kube, nodes: &dyn NodeAccess, node_names: &[String], plan: &Plan) -> Result<Snapshot, String> {
     let mut snap = Snapshot::default();
-    let lists =
-        futures::future::join_all(TYPES.iter().map(|(av, kind, _)| kube.list(av, kind, None, None, None))).await;
+    let lists = futures::future::join_all(TYPES.iter().map(|(av, kind)| kube.list(av, kind, None, None, None))).await;
     let mut reached = false;
-    for ((av, kind, _), r) in TYPES.iter().zip(lists) {
+    for ((av, kind), r) in TYPES.iter().zip(lists) {
         match r {
             Ok(items) => {
                 reached = true;

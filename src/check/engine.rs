@@ -445,7 +445,19 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
         },
         (None, None) => return Verdict::fail("podExec names no pod"),
     };
-    match kube.exec(&c.namespace, &pod, c.container.as_deref(), &c.command, Duration::from_secs(45)).await {
+    let mut command = c.command.clone();
+    if c.service_env {
+        match kube.list("v1", "Service", Some(&c.namespace), None, None).await {
+            Ok(services) => {
+                let vars = service_env(&services);
+                if !vars.is_empty() {
+                    command = std::iter::once("env".to_string()).chain(vars).chain(command).collect();
+                }
+            }
+            Err(e) => return api_down(&e).with(format!("while listing the Services of {}", c.namespace)),
+        }
+    }
+    match kube.exec(&c.namespace, &pod, c.container.as_deref(), &command, Duration::from_secs(45)).await {
         Err(e) if api_unreachable(&e) => api_down(&e).with(format!("while running a command in {}/{pod}", c.namespace)),
         Err(e) => Verdict::fail(format!("exec in {}/{pod} failed: {e}", c.namespace)).with(e.to_string()),
         Ok((code, out, err)) => {
@@ -461,6 +473,39 @@ async fn pod_exec(ctx: &CheckContext<'_>, c: &PodExecCheck) -> Verdict {
             v
         }
     }
+}
+
+/// The variables the kubelet gives a pod started now for these Services (`NAME_SERVICE_HOST`,
+/// `NAME_SERVICE_PORT`, `NAME_SERVICE_PORT_<PORT NAME>`, `NAME_PORT`), as `KEY=VALUE` arguments
+/// for `env`. Headless Services have none, as with the kubelet.
+pub fn service_env(services: &[Value]) -> Vec<String> {
+    let mut out = Vec::new();
+    for svc in services {
+        let ip = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default();
+        let name = svc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        if ip.is_empty() || ip == "None" || name.is_empty() {
+            continue;
+        }
+        let prefix = env_name(name);
+        let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+        out.push(format!("{prefix}_SERVICE_HOST={ip}"));
+        for (i, p) in ports.iter().enumerate() {
+            let Some(port) = p.get("port").and_then(Value::as_i64) else { continue };
+            let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+            if i == 0 {
+                out.push(format!("{prefix}_SERVICE_PORT={port}"));
+                out.push(format!("{prefix}_PORT={}://{ip}:{port}", proto.to_lowercase()));
+            }
+            if let Some(pn) = p.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+                out.push(format!("{prefix}_SERVICE_PORT_{}={port}", env_name(pn)));
+            }
+        }
+    }
+    out
+}
+
+fn env_name(name: &str) -> String {
+    name.to_uppercase().replace('-', "_")
 }
 
 async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
@@ -835,6 +880,25 @@ mod tests {
         fn describe(&self) -> String {
             "none".into()
         }
+    }
+
+    #[test]
+    fn service_env_is_what_the_kubelet_gives() {
+        let svcs = vec![
+            serde_json::json!({"metadata": {"name": "report-api"}, "spec": {"clusterIP": "10.96.4.7",
+                "ports": [{"port": 8080, "protocol": "TCP", "name": "http"}, {"port": 9090, "name": "metrics"}]}}),
+            serde_json::json!({"metadata": {"name": "db"}, "spec": {"clusterIP": "None", "ports": [{"port": 5432}]}}),
+        ];
+        assert_eq!(
+            service_env(&svcs),
+            [
+                "REPORT_API_SERVICE_HOST=10.96.4.7",
+                "REPORT_API_SERVICE_PORT=8080",
+                "REPORT_API_PORT=tcp://10.96.4.7:8080",
+                "REPORT_API_SERVICE_PORT_HTTP=8080",
+                "REPORT_API_SERVICE_PORT_METRICS=9090",
+            ]
+        );
     }
 
     #[tokio::test]

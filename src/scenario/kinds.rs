@@ -374,6 +374,12 @@ pub struct PodExecCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<String>,
     pub command: Vec<String>,
+    /// Give the command the `<NAME>_SERVICE_HOST`/`_PORT` variables of the namespace's Services
+    /// as they are now (what the kubelet gives a pod started now), through `env`. A pod's own
+    /// variables are frozen when it starts, and a kubelet whose Service cache lags (after an
+    /// apiserver restart, say) starts pods without them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_env: bool,
     #[serde(default)]
     pub expect: Expect,
 }

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod exit;
 pub mod fault;
+pub mod gameday;
 pub mod report;
 pub mod scenario;
 pub mod selftest;

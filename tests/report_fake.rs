@@ -10,8 +10,7 @@ mod support;
 
 use lab_env::{Backend, Env, GOOD};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::Write;
 
 /// A drill played through: drill, a failed check, a hint, a diagnosis, give up, check; with
 /// an audit log holding the trainee's calls, klab's calls and a controller's.
@@ -147,177 +146,19 @@ fn the_html_page_is_self_contained() {
 /// Runs chromium headless with every request sent through a local proxy that records it.
 #[test]
 fn the_html_page_renders_in_a_real_browser_and_requests_nothing() {
-    let Some(chromium) = ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
-    else {
-        if std::env::var_os("CI").is_some() || std::env::var_os("KLAB_REQUIRE_BROWSER").is_some() {
-            panic!("chromium is required here (.ci/run installs Debian's chromium)");
-        }
-        eprintln!("tier: real browser — skipped: no chromium on PATH (`apt-get install chromium`)");
-        return;
-    };
-    eprintln!("tier: real browser ({chromium} headless)");
+    let Some(chromium) = support::browser::chromium() else { return };
     let e = played();
     let page = e.root.join("debrief.html");
     std::fs::write(&page, report(&e, "html")).unwrap();
-    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = proxy.local_addr().unwrap().port();
-    proxy.set_nonblocking(true).unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let seen2 = seen.clone();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let watcher = std::thread::spawn(move || {
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            match proxy.accept() {
-                Ok((mut s, _)) => {
-                    let mut buf = [0u8; 512];
-                    let n = s.read(&mut buf).unwrap_or(0);
-                    seen2.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").into());
-                }
-                Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-            }
-        }
-    });
-    let profile = e.root.join("chromium-profile");
-    let shot = e.root.join("shot.png");
-    let common = |c: &mut std::process::Command| {
-        c.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--no-first-run",
-            "--disable-extensions",
-            "--no-pings",
-            "--disable-domain-reliability",
-            "--disable-client-side-phishing-detection",
-            "--disable-features=OptimizationHints,MediaRouter,Translate,NetworkTimeServiceQuerying,AutofillServerCommunication",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--proxy-server=http://127.0.0.1:{port}"))
-        .arg("--proxy-bypass-list=<-loopback>");
-    };
-    let mut dump = std::process::Command::new(chromium);
-    common(&mut dump);
-    let out = dump.arg("--dump-dom").arg(format!("file://{}", page.display())).output().unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains(r#"id="summary""#) && dom.contains(r#"id="timeline""#), "rendered DOM: {dom}");
-    assert!(dom.contains("<svg"), "the chart is in the DOM");
-    let mut cap = std::process::Command::new(chromium);
-    common(&mut cap);
-    let out = cap
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg("--window-size=1200,1600")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    watcher.join().unwrap();
-    let (distinct, total) = png_colours(&shot);
-    assert!(total > 100_000 && distinct > 8, "the screenshot is blank: {distinct} colours in {total} pixels");
-    let requests = page_requests(&seen.lock().unwrap());
-    assert!(requests.is_empty(), "the page made requests: {requests:?}");
-
-    // The control: a page that does load something is caught by the same proxy.
-    let bad = e.root.join("bad.html");
-    std::fs::write(&bad, r#"<html><body><img src="http://klab-report-test.invalid/x.png">x</body></html>"#).unwrap();
-    seen.lock().unwrap().clear();
-    let proxy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    proxy.set_nonblocking(true).unwrap();
-    let mut control = std::process::Command::new(chromium);
-    common(&mut control);
-    let mut child = control
-        .arg("--dump-dom")
-        .arg(format!("file://{}", bad.display()))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut caught = Vec::new();
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(60) {
-        if let Ok((mut s, _)) = proxy.accept() {
-            let mut buf = [0u8; 512];
-            let n = s.read(&mut buf).unwrap_or(0);
-            caught.push(String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or("").to_string());
-            if !page_requests(&caught).is_empty() {
-                break;
-            }
-        }
-        if child.try_wait().ok().flatten().is_some() && proxy.accept().is_err() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let r = support::browser::render(chromium, &page, &e.root);
+    assert!(r.dom.contains(r#"id="summary""#) && r.dom.contains(r#"id="timeline""#), "rendered DOM: {}", r.dom);
+    assert!(r.dom.contains("<svg"), "the chart is in the DOM");
     assert!(
-        page_requests(&caught).iter().any(|r| r.contains("klab-report-test.invalid")),
-        "the proxy must see a page's requests: {caught:?}"
+        r.total > 100_000 && r.distinct > 8,
+        "the screenshot is blank: {} colours in {} pixels",
+        r.distinct,
+        r.total
     );
-}
-
-/// Requests other than the browser's own services (time, component updates, sign-in), which
-/// Chromium sends however its background networking is configured.
-fn page_requests(seen: &[String]) -> Vec<String> {
-    const BROWSER_SERVICES: &[&str] = &["google.com", "googleapis.com", "gvt1.com", "gstatic.com"];
-    seen.iter()
-        .filter(|r| {
-            let target = r.split_whitespace().nth(1).unwrap_or_default();
-            let host = target.trim_start_matches("http://").trim_start_matches("https://");
-            let host = host.split(['/', ':']).next().unwrap_or_default();
-            !BROWSER_SERVICES.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))
-        })
-        .cloned()
-        .collect()
-}
-
-/// Distinct RGB(A) values and pixel count of an 8-bit PNG (enough to tell a blank page).
-fn png_colours(path: &Path) -> (usize, usize) {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    let (mut pos, mut idat, mut width, mut height, mut channels) = (8, Vec::new(), 0usize, 0usize, 4usize);
-    while pos + 8 <= bytes.len() {
-        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
-        let kind = &bytes[pos + 4..pos + 8];
-        let data = &bytes[pos + 8..pos + 8 + len];
-        match kind {
-            b"IHDR" => {
-                width = u32::from_be_bytes(data[0..4].try_into().unwrap()) as usize;
-                height = u32::from_be_bytes(data[4..8].try_into().unwrap()) as usize;
-                channels = match data[9] {
-                    2 => 3,
-                    6 => 4,
-                    0 => 1,
-                    4 => 2,
-                    t => panic!("colour type {t}"),
-                };
-            }
-            b"IDAT" => idat.extend_from_slice(data),
-            _ => {}
-        }
-        pos += 12 + len;
-    }
-    let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..]).read_to_end(&mut raw).unwrap();
-    // Filter bytes change values but not whether a picture has content: count distinct
-    // unfiltered scanline bytes per pixel position as a proxy.
-    let stride = width * channels + 1;
-    let mut colours = std::collections::HashSet::new();
-    for y in 0..height {
-        let line = &raw[y * stride + 1..(y + 1) * stride];
-        for px in line.chunks(channels) {
-            colours.insert(px.to_vec());
-            if colours.len() > 64 {
-                return (colours.len(), width * height);
-            }
-        }
-    }
-    (colours.len(), width * height)
+    assert!(r.requests.is_empty(), "the page made requests: {:?}", r.requests);
+    support::browser::control_is_caught(chromium, &e.root);
 }

@@ -28,6 +28,36 @@ pub const FAILED_CHECK_CAP: u32 = 10;
 /// Each anti-pattern check failing in the last check run.
 pub const ANTI_PATTERN: u32 = 10;
 
+/// The points each rule takes: klab's defaults are the constants above; a game-day roster may
+/// set its own (`scoring:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rules {
+    pub overtime_per_minute: u32,
+    pub overtime_cap: u32,
+    pub red_herring: u32,
+    pub missed_attempt: u32,
+    pub unfound_causes: u32,
+    pub failed_check: u32,
+    pub failed_check_cap: u32,
+    pub anti_pattern: u32,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            overtime_per_minute: OVERTIME_PER_MINUTE,
+            overtime_cap: OVERTIME_CAP,
+            red_herring: RED_HERRING,
+            missed_attempt: MISSED_ATTEMPT,
+            unfound_causes: UNFOUND_CAUSES,
+            failed_check: FAILED_CHECK,
+            failed_check_cap: FAILED_CHECK_CAP,
+            anti_pattern: ANTI_PATTERN,
+        }
+    }
+}
+
 /// What the score is computed from (all of it already in the session and the scenario).
 #[derive(Clone, Debug, Default)]
 pub struct Input {
@@ -65,6 +95,10 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 pub fn score(i: &Input) -> Score {
+    score_with(i, &Rules::default())
+}
+
+pub fn score_with(i: &Input, r: &Rules) -> Score {
     if i.gave_up {
         return Score {
             points: 0,
@@ -87,7 +121,7 @@ pub fn score(i: &Input) -> Score {
         }
         Some(e) => {
             let over_min = (e - i.time_limit_secs).div_ceil(60);
-            let m = (over_min.saturating_mul(u64::from(OVERTIME_PER_MINUTE))).min(u64::from(OVERTIME_CAP)) as u32;
+            let m = (over_min.saturating_mul(u64::from(r.overtime_per_minute))).min(u64::from(r.overtime_cap)) as u32;
             (m, format!("{over_min} min over the {} min limit", i.time_limit_secs.div_ceil(60)))
         }
     };
@@ -111,31 +145,31 @@ pub fn score(i: &Input) -> Score {
     let missing_attempts = i.diagnoses.iter().filter(|g| !g.missed.is_empty()).count();
     items.push(Item {
         rule: "red herrings blamed",
-        minus: herrings as u32 * RED_HERRING,
+        minus: herrings as u32 * r.red_herring,
         detail: plural(herrings, "time", "times"),
     });
     items.push(Item {
         rule: "incomplete diagnoses",
-        minus: missing_attempts as u32 * MISSED_ATTEMPT,
+        minus: missing_attempts as u32 * r.missed_attempt,
         detail: format!("{} that missed a cause", plural(missing_attempts, "attempt", "attempts")),
     });
     // Partial credit per cause, from the last attempt.
     let (minus, detail) = match i.diagnoses.last() {
-        None => (UNFOUND_CAUSES, "no diagnosis yet (`klab diagnose`)".to_string()),
+        None => (r.unfound_causes, "no diagnosis yet (`klab diagnose`)".to_string()),
         Some(g) if g.causes_total == 0 => (0, "the drill has no causes to find".to_string()),
         Some(g) => {
             let missed = g.causes_total - g.found.len();
-            let m = (UNFOUND_CAUSES as usize * missed + g.causes_total / 2) / g.causes_total;
+            let m = (r.unfound_causes as usize * missed + g.causes_total / 2) / g.causes_total;
             (m as u32, format!("{} of {} causes found in the last diagnosis", g.found.len(), g.causes_total))
         }
     };
     items.push(Item { rule: "causes not found", minus, detail });
 
-    // Failed check runs, capped.
-    let failed = i.checks.iter().filter(|a| !a.passed).count();
+    // Failed check runs, capped (a game day's final run is the facilitator's, not the team's).
+    let failed = i.checks.iter().filter(|a| !a.passed && !a.final_run).count();
     items.push(Item {
         rule: "failed checks",
-        minus: (failed as u32).saturating_mul(FAILED_CHECK).min(FAILED_CHECK_CAP),
+        minus: (failed as u32).saturating_mul(r.failed_check).min(r.failed_check_cap),
         detail: format!("{} not fixed", plural(failed, "`klab check` run", "`klab check` runs")),
     });
 
@@ -147,7 +181,7 @@ pub fn score(i: &Input) -> Score {
         .unwrap_or_default();
     items.push(Item {
         rule: "anti-patterns",
-        minus: anti.len() as u32 * ANTI_PATTERN,
+        minus: anti.len() as u32 * r.anti_pattern,
         detail: if anti.is_empty() { "none in the last check".into() } else { anti.join(", ") },
     });
 
@@ -223,7 +257,23 @@ mod tests {
                 attribution: None,
             });
         }
-        CheckAttempt { at: "2024-05-01T10:00:00Z".into(), passed, results }
+        CheckAttempt { at: "2024-05-01T10:00:00Z".into(), passed, final_run: false, results }
+    }
+
+    #[test]
+    fn a_roster_s_rules_replace_the_defaults_and_the_final_run_is_not_a_failed_attempt() {
+        let mut i = perfect();
+        i.checks = vec![attempt(false, &[]), attempt(false, &[])];
+        let mut last = attempt(false, &["kept-replicas"]);
+        last.final_run = true;
+        i.checks.push(last);
+        let d = score(&i);
+        assert_eq!(d.items.iter().find(|x| x.rule == "failed checks").map(|x| x.minus), Some(2));
+        assert_eq!(d.items.iter().find(|x| x.rule == "anti-patterns").map(|x| x.minus), Some(ANTI_PATTERN));
+        let r = Rules { failed_check: 4, anti_pattern: 1, ..Rules::default() };
+        let s = score_with(&i, &r);
+        assert_eq!(s.items.iter().find(|x| x.rule == "failed checks").map(|x| x.minus), Some(8));
+        assert_eq!(s.points, START - 8 - 1);
     }
 
     /// A perfect run: in time, no hints, one complete diagnosis, one passing check.

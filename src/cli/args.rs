@@ -41,6 +41,10 @@ pub struct Global {
     #[arg(long, global = true, env = "KLAB_LAB", default_value = "klab")]
     pub lab: String,
 
+    /// In a game day: work on this team's lab (`klab-<team>`, on the team's Docker host).
+    #[arg(long, global = true, env = "KLAB_TEAM", value_name = "TEAM")]
+    pub team: Option<String>,
+
     /// Kubeconfig file (default: $KUBECONFIG or ~/.kube/config, as kubectl).
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
@@ -158,6 +162,19 @@ folders if any are given, else every built-in drill.",
     )]
     Report(ReportArgs),
 
+    /// Team game days: a lab per team, one clock, a live scoreboard, a debrief.
+    #[command(
+        subcommand,
+        long_about = "A facilitator's game day: `start` creates one lab per team (`klab-<team>`, in \
+parallel, within what each Docker host holds; a roster may put a team on another Docker host), \
+breaks them all and starts one wall clock. Teams work with `klab --team <team> …` (hint, check, \
+diagnose, report), each on its own lab only. `board` shows the score; `end` stops the clock, runs \
+the final checks and grades; `report` renders the debrief; `reset` and `down` clean up. State \
+is on disk: a crash of klab loses nothing, and `start` resumes.",
+        after_help = "Examples:\n  klab gameday lint roster.yaml\n  klab gameday start roster.yaml\n  klab gameday board\n  klab --team blue check\n  klab gameday end\n  klab gameday report --format html --out gameday.html\n  klab gameday down"
+    )]
+    Gameday(GamedayCommand),
+
     /// Analyse Kubernetes audit logs: summaries, timelines, policy lint.
     #[command(subcommand)]
     Audit(super::audit::AuditCommand),
@@ -169,6 +186,55 @@ folders if any are given, else every built-in drill.",
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GamedayCommand {
+    /// Check a roster: teams, drills, clock, scoring, hint policy, Docker hosts (file:line:column).
+    #[command(
+        after_help = "Examples:\n  klab gameday lint roster.yaml\n\nA roster:\n  apiVersion: klab.dev/v1\n  kind: GameDay\n  metadata: {name: friday}\n  timeLimit: 45m\n  drill: etcd-quota            # everyone's drill, unless a team names its own\n  hints: {max: 2}\n  scoring: {failedCheck: 2}\n  teams:\n    - name: blue\n      members: [Ana, Ben]\n    - name: red\n      members: [Chen]\n      drill: ip-forward-off\n      docker: {host: 'ssh://ops@10.0.0.5', apiServerAddress: 10.0.0.5}"
+    )]
+    Lint { roster: PathBuf },
+    /// Prepare every team's lab, break them all, start the clock (resumes after a crash).
+    #[command(
+        after_help = "Examples:\n  klab gameday start roster.yaml\n  klab gameday start roster.yaml --force   # even if a Docker host looks too small"
+    )]
+    Start {
+        roster: PathBuf,
+        /// Go on although a Docker host seems unable to hold its labs.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The scoreboard (refreshes on a terminal until the game ends; `-o json` once).
+    #[command(
+        after_help = "Examples:\n  klab gameday board\n  klab gameday board --once\n  klab gameday board -o json"
+    )]
+    Board {
+        /// Print once and exit.
+        #[arg(long)]
+        once: bool,
+        /// Refresh interval on a terminal.
+        #[arg(long, default_value = "5s", value_parser = parse_duration)]
+        interval: crate::scenario::duration::Duration,
+    },
+    /// Stop the clock, run every team's final checks, grade the diagnoses, write the results.
+    End,
+    /// Undo every team's drill (`klab reset` in each lab); the labs stay.
+    Reset,
+    /// Delete every team's lab; the game day's results are archived for `report`.
+    Down,
+    /// The game day's debrief: scoreboard, time to fix per team, timeline, each team's findings.
+    #[command(
+        after_help = "Examples:\n  klab gameday report\n  klab gameday report --format html --out gameday.html\n  klab gameday report --format json"
+    )]
+    Report {
+        /// `md` (Markdown), `html` (one self-contained page) or `json`.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -307,6 +373,9 @@ pub struct CheckArgs {
     /// Also write the results as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// The final run of a game day (`klab gameday end` runs it once the clock has stopped).
+    #[arg(long = "final", hide = true)]
+    pub final_run: bool,
 }
 
 #[derive(Args, Debug)]

@@ -17,6 +17,9 @@ use crate::session::state::{read_json, write_json};
 
 pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
     let dir = lab_dir(g);
+    if a.final_run {
+        super::gameday::allow_final_run(g)?;
+    }
     let mut session: Session = read_json(&dir.session_file()).map_err(state_failure)?.ok_or_else(|| {
         Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab))
             .help("start one with `klab drill <id>`")
@@ -47,6 +50,7 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
     session.check_attempts.push(CheckAttempt {
         at: journal::now(),
         passed: fixed,
+        final_run: a.final_run,
         results: results
             .iter()
             .map(|r| CheckOutcome {

@@ -77,6 +77,8 @@ pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     ctx.insert("workers", &(nodes.max(1) - 1));
     ctx.insert("audit_dir", &audit_dir.display().to_string());
     ctx.insert("audit_log_dir", &audit_log_dir.display().to_string());
+    // A lab on another Docker host (game days): an apiserver address this machine reaches.
+    ctx.insert("api_server_address", &std::env::var("KLAB_API_SERVER_ADDRESS").ok().filter(|a| !a.is_empty()));
     let config = tera::Tera::default()
         .render_str(tpl, &ctx, false)
         .map_err(|e| Failure::new(exit::FAILED, format!("kind config template: {e}")))?;

@@ -6,6 +6,7 @@ mod audit;
 mod check;
 mod diagnose;
 mod doctor;
+mod gameday;
 mod labcmd;
 mod lint;
 mod list;
@@ -61,7 +62,8 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(cli: Cli) -> Outcome {
+fn run(mut cli: Cli) -> Outcome {
+    gameday::resolve_team(&mut cli.global)?;
     let g = &cli.global;
     match cli.command {
         Command::List(a) => list::run(g, &Catalog::load_for_listing(&g.catalog), &a),
@@ -81,6 +83,7 @@ fn run(cli: Cli) -> Outcome {
         Command::Diagnose(a) => diagnose::run(g, &load(g), &a),
         Command::Report(a) => report::run(g, &load(g), &a),
         Command::Selftest(a) => selftest::run(g, &load(g), &a),
+        Command::Gameday(c) => gameday::run(g, &load(g), &c),
         Command::Audit(a) => audit::run(g, a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "klab", &mut std::io::stdout());

@@ -23,6 +23,7 @@ pub fn hint(g: &Global, cat: &Catalog) -> Outcome {
     let mut s = session(g)?;
     let e = find_scenario(cat, &s.scenario)?;
     let next = s.hints_taken.len();
+    super::gameday::hints_left(g, next)?;
     let Some(h) = e.item.hints.get(next) else {
         anstream::println!(
             "No more hints: you have seen all {}. `klab solve` gives up and shows the solution.",

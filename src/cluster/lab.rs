@@ -96,6 +96,7 @@ impl Kind {
         kubeconfig: Option<&std::path::Path>,
     ) -> Result<(), LabError> {
         let mut cmd = tokio::process::Command::new(&self.program);
+        cmd.envs(process::env_overlay().iter().cloned());
         cmd.args(["create", "cluster", "--name", name, "--wait", "5m", "--config"]).arg(config);
         if let Some(k) = kubeconfig {
             cmd.arg("--kubeconfig").arg(k);

@@ -41,10 +41,23 @@ pub enum RunError {
     Io { program: String, source: std::io::Error },
 }
 
+static ENV_OVERLAY: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+
+/// Environment every program klab runs gets on top of klab's own (a game-day team's Docker
+/// host: `DOCKER_HOST`/`DOCKER_CONTEXT`). Set once, at start-up.
+pub fn set_env_overlay(vars: Vec<(String, String)>) {
+    let _ = ENV_OVERLAY.set(vars);
+}
+
+pub fn env_overlay() -> &'static [(String, String)] {
+    ENV_OVERLAY.get().map(Vec::as_slice).unwrap_or(&[])
+}
+
 /// Runs `argv` with an optional stdin, for at most `timeout`.
 pub async fn run(argv: &[String], stdin: Option<&[u8]>, timeout: Duration) -> Result<Output, RunError> {
     let program = argv.first().cloned().unwrap_or_default();
     let mut cmd = Command::new(&program);
+    cmd.envs(env_overlay().iter().cloned());
     cmd.args(&argv[1..])
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())

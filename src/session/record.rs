@@ -77,6 +77,10 @@ pub struct HintTaken {
 pub struct CheckAttempt {
     pub at: String,
     pub passed: bool,
+    /// The run `klab gameday end` made when the clock stopped: it decides whether the lab is
+    /// fixed and counts for anti-patterns, but is not a failed attempt of the team's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub final_run: bool,
     pub results: Vec<CheckOutcome>,
 }
 

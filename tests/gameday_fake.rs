@@ -330,3 +330,55 @@ fn a_team_on_another_docker_host_gets_that_host_for_every_docker_call() {
     let after = std::fs::read_to_string(g.root.join("docker/hosts.log")).unwrap_or_default();
     assert_eq!(after, hosts, "blue's calls stay local");
 }
+
+/// The report of a finished game day (a recorded results file): Markdown and JSON snapshots.
+fn recorded() -> Game {
+    let g = game(&["blue"]);
+    let dir = g.root.join("state/gameday");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gameday/results/results.json"),
+        dir.join("results.json"),
+    )
+    .unwrap();
+    g
+}
+
+#[test]
+fn report_snapshots() {
+    let g = recorded();
+    let (code, md, err) = g.out(&["gameday", "report"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("gameday_report_md", md);
+    let (code, json, err) = g.out(&["gameday", "report", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!("gameday_report_json", json);
+}
+
+/// The HTML page in a real browser: it renders, the screenshot is not blank, the scoreboard,
+/// the charts and the timeline are there, and no request leaves the page.
+#[test]
+fn the_game_day_page_renders_in_a_real_browser_and_requests_nothing() {
+    let g = recorded();
+    let page = g.root.join("gameday.html");
+    let (code, _, err) = g.out(&["gameday", "report", "--format", "html", "--out", page.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let loads = regex::Regex::new(r#"(?i)<(script|link|img|iframe|object|embed)\b|\bsrc\s*=|url\("#).unwrap();
+    assert!(!loads.is_match(&html), "nothing is loaded: {:?}", loads.find(&html));
+    let Some(chromium) = support::browser::chromium() else { return };
+    let r = support::browser::render(chromium, &page, &g.root);
+    for id in [r#"id="scoreboard""#, r#"id="time-to-fix""#, r#"id="timeline""#, r#"id="marks""#, r#"id="team-red""#] {
+        assert!(r.dom.contains(id), "{id} missing from the rendered DOM: {}", r.dom);
+    }
+    assert!(r.dom.matches("<svg").count() >= 2, "both charts are in the DOM");
+    assert!(r.dom.contains("<td>blue</td>") && r.dom.contains("<td>red</td>"), "the scoreboard lists both teams");
+    assert!(
+        r.total > 100_000 && r.distinct > 8,
+        "the screenshot is blank: {} colours in {} pixels",
+        r.distinct,
+        r.total
+    );
+    assert!(r.requests.is_empty(), "the page made requests: {:?}", r.requests);
+    support::browser::control_is_caught(chromium, &g.root);
+}

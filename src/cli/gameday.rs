@@ -227,6 +227,35 @@ async fn run_child(team: &str, mut cmd: tokio::process::Command, capture: bool) 
     (code, out)
 }
 
+/// Like [`run_child`], waiting (up to 15 min) while another klab holds the team's lab — e.g. an
+/// orphan of a facilitator's klab that was killed.
+async fn run_child_waiting(
+    g: &Global,
+    team: &str,
+    lab: &str,
+    env: &[(String, String)],
+    args: &[&str],
+    capture: bool,
+) -> (i32, String) {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let cmd = match child(g, lab, env, args) {
+            Ok(c) => c,
+            Err(f) => return (f.code, f.message),
+        };
+        let (code, out) = run_child(team, cmd, capture).await;
+        if code != exit::BUSY || started.elapsed() > Duration::from_secs(900) {
+            return (code, out);
+        }
+        if !said {
+            anstream::eprintln!("{} {team}: another klab is still working on {lab}; waiting for it…", paint(DIM, "…"));
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 fn docker_env(st: &GameState, team: &str) -> Vec<(String, String)> {
     st.docker_of(team).map(|d| d.env()).unwrap_or_default()
 }
@@ -492,7 +521,12 @@ async fn prepare(
             tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
-        let half_done = matches!(read_json::<Session>(&labdir.session_file()), Ok(Some(s)) if s.scenario == drill && s.injected_at.is_none());
+        // The other klab may have finished the very injection between our look and our try.
+        let now = read_json::<Session>(&labdir.session_file());
+        if matches!(&now, Ok(Some(s)) if s.scenario == drill && s.injected_at.is_some()) {
+            continue;
+        }
+        let half_done = matches!(now, Ok(Some(s)) if s.scenario == drill && s.injected_at.is_none());
         if half_done && !reset_done {
             anstream::eprintln!(
                 "{} {team}: a crash left `{drill}` half-injected in {lab}; resetting it first",
@@ -664,24 +698,20 @@ fn end(g: &Global, cat: &Catalog) -> Outcome {
                 if t.status != TeamStatus::Injected {
                     return (t.name, Err(t.error.unwrap_or_else(|| "the lab was never broken".into())), None);
                 }
-                let res = match child(&g, &t.lab, &env, &["check", "--final", "-o", "json"]) {
-                    Err(f) => Err(f.message),
-                    Ok(cmd) => {
-                        let (code, out) = run_child(&t.name, cmd, true).await;
-                        match serde_json::from_str::<Value>(&out) {
-                            Ok(v) => {
-                                let fixed = v.get("fixed").and_then(Value::as_bool).unwrap_or(false);
-                                anstream::eprintln!(
-                                    "{} {}: {}",
-                                    if fixed { paint(GREEN, "✓") } else { paint(RED, "✗") },
-                                    t.name,
-                                    if fixed { "fixed" } else { "not fixed" }
-                                );
-                                Ok(())
-                            }
-                            Err(_) => Err(format!("the final check failed (exit {code})")),
-                        }
+                let (code, out) =
+                    run_child_waiting(&g, &t.name, &t.lab, &env, &["check", "--final", "-o", "json"], true).await;
+                let res = match serde_json::from_str::<Value>(&out) {
+                    Ok(v) => {
+                        let fixed = v.get("fixed").and_then(Value::as_bool).unwrap_or(false);
+                        anstream::eprintln!(
+                            "{} {}: {}",
+                            if fixed { paint(GREEN, "✓") } else { paint(RED, "✗") },
+                            t.name,
+                            if fixed { "fixed" } else { "not fixed" }
+                        );
+                        Ok(())
                     }
+                    Err(_) => Err(format!("the final check failed (exit {code})")),
                 };
                 let debrief = debrief_of(&g, &t.name, &t.lab, &env).await;
                 (t.name, res, debrief)
@@ -725,8 +755,7 @@ fn end(g: &Global, cat: &Catalog) -> Outcome {
 
 /// The team's debrief as `klab report --format json` builds it (audit timeline included).
 async fn debrief_of(g: &Global, team: &str, lab: &str, env: &[(String, String)]) -> Option<Value> {
-    let cmd = child(g, lab, env, &["report", "--format", "json"]).ok()?;
-    let (code, out) = run_child(team, cmd, true).await;
+    let (code, out) = run_child_waiting(g, team, lab, env, &["report", "--format", "json"], true).await;
     if code != 0 {
         return None;
     }
@@ -742,6 +771,7 @@ fn results_value(g: &Global, st: &GameState, rows: &[Row], cat: &Catalog, debrie
             marks.extend(gameday::marks(st, &t.name, s));
         }
     }
+    marks.sort_by(|a, b| a.at.cmp(&b.at).then(a.team.cmp(&b.team)));
     let mut v = board_json(st, rows);
     v["marks"] = serde_json::to_value(&marks).unwrap_or(Value::Null);
     v["debriefs"] = debriefs;
@@ -766,10 +796,7 @@ fn each_lab(g: &Global, verb: &str, archive: bool) -> Outcome {
             let t = t.clone();
             let verb = verb.to_string();
             async move {
-                let res = match child(&g, &t.lab, &env, &[verb.as_str()]) {
-                    Err(f) => (exit::FAILED, f.message),
-                    Ok(cmd) => run_child(&t.name, cmd, false).await,
-                };
+                let res = run_child_waiting(&g, &t.name, &t.lab, &env, &[verb.as_str()], false).await;
                 (t.name, res)
             }
         });

@@ -346,7 +346,7 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// Inline SVG: minutes to fix per team (unfixed teams drawn to the end of the clock, hatched).
+/// Inline SVG: minutes to fix per team (unfixed teams drawn pale to the end of the clock).
 pub fn chart_time_to_fix(rows: &[Row], limit_secs: u64) -> String {
     let h = 28 * rows.len() as u32 + 40;
     let max = rows.iter().filter_map(|r| r.seconds).max().unwrap_or(0).max(limit_secs).max(60);
@@ -354,20 +354,21 @@ pub fn chart_time_to_fix(rows: &[Row], limit_secs: u64) -> String {
     let left = 120.0;
     let scale = (w - left - 60.0) / max as f64;
     let mut s = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="Time to fix per team"><defs><pattern id="open" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#999"/></pattern></defs>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="Time to fix per team">"##
     );
     for (i, r) in rows.iter().enumerate() {
         let y = 10 + 28 * i as u32;
         let secs = r.seconds.unwrap_or(0);
         let bw = secs as f64 * scale;
-        let fill = if r.fixed { "#2e7d32" } else { "url(#open)" };
+        // Not fixed: a pale bar with a dashed edge, to the end of the clock.
+        let fill = if r.fixed { "#2e7d32\"" } else { "#d7d7d7\" stroke=\"#777\" stroke-dasharray=\"4 2\"" };
         let label = if r.fixed {
             format!("{:.1} min", secs as f64 / 60.0)
         } else {
             format!("{} ({:.1} min)", r.state, secs as f64 / 60.0)
         };
         s.push_str(&format!(
-            r##"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><rect x="{left}" y="{y}" width="{bw:.1}" height="18" fill="{fill}"><title>{}: {}</title></rect><text x="{:.1}" y="{}" font-size="12">{}</text>"##,
+            r##"<text x="{}" y="{}" text-anchor="end" font-size="13">{}</text><rect x="{left}" y="{y}" width="{bw:.1}" height="18" fill="{fill}><title>{}: {}</title></rect><text x="{:.1}" y="{}" font-size="12">{}</text>"##,
             left - 8.0,
             y + 14,
             esc(&r.team),

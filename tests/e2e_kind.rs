@@ -71,3 +71,81 @@ fn the_guard_refuses_a_kind_cluster_klab_did_not_create() {
     let _ = kind(&["delete", "cluster", "--name", name]);
     assert_eq!(o.status.code(), Some(4), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A game day with two teams on two kind clusters: one fixes the drill with kubectl and names
+/// both causes, the other takes a hint and blames a red herring; the end grades them.
+#[test]
+fn a_two_team_game_day_on_kind() {
+    if !enabled() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let roster = tmp.path().join("roster.yaml");
+    std::fs::write(
+        &roster,
+        "apiVersion: klab.dev/v1\nkind: GameDay\nmetadata: {name: e2e}\ntimeLimit: 15m\ndrill: token-automount\nhints: {max: 1}\nteams:\n  - {name: e2e-a, members: [alice]}\n  - {name: e2e-b, members: [bob]}\n",
+    )
+    .unwrap();
+    let gd = |args: &[&str]| {
+        let o = cargo_bin_cmd!("klab")
+            .args(["--color", "never"])
+            .args(args)
+            .env("KLAB_STATE_DIR", tmp.path().join("state"))
+            .env_remove("KLAB_LAB")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        eprintln!("klab {}: {text}", args.join(" "));
+        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let roster = roster.to_str().unwrap();
+    assert_eq!(gd(&["gameday", "start", roster]).0, 0);
+    let kubectl = |args: &[&str]| {
+        std::process::Command::new("kubectl")
+            .args(["--context", "kind-klab-e2e-a"])
+            .args(args)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(kubectl(&["delete", "clusterrolebinding", "report-builder-debug"]));
+    assert!(kubectl(&[
+        "-n",
+        "reports",
+        "patch",
+        "serviceaccount",
+        "report-builder",
+        "-p",
+        r#"{"automountServiceAccountToken": false}"#
+    ]));
+    assert!(kubectl(&[
+        "-n",
+        "reports",
+        "patch",
+        "deployment",
+        "report-builder",
+        "-p",
+        r#"{"spec": {"template": {"spec": {"automountServiceAccountToken": false}}}}"#
+    ]));
+    assert!(kubectl(&["-n", "reports", "rollout", "status", "deployment", "report-builder", "--timeout", "3m"]));
+    assert_eq!(gd(&["--team", "e2e-a", "check"]).0, 0);
+    assert_eq!(
+        gd(&["--team", "e2e-a", "diagnose", "--cause", "sa-bound-to-admin", "--cause", "token-automounted"]).0,
+        0
+    );
+    assert_eq!(gd(&["--team", "e2e-b", "hint"]).0, 0);
+    assert_eq!(gd(&["--team", "e2e-b", "hint"]).0, 1, "the roster allows one hint");
+    assert_eq!(gd(&["--team", "e2e-b", "diagnose", "--cause", "anonymous-auth"]).0, 1);
+    assert_eq!(gd(&["gameday", "end"]).0, 0);
+    let (_, out) = gd(&["gameday", "board", "-o", "json"]);
+    let b: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(b["teams"][0]["team"], "e2e-a", "{b}");
+    assert_eq!(b["teams"][0]["state"], "fixed");
+    assert_eq!(b["teams"][1]["state"], "not-fixed");
+    assert_eq!(b["teams"][1]["score"], 100 - 5 - 5 - 3 - 20, "{b}");
+    assert_eq!(
+        gd(&["gameday", "report", "--format", "html", "--out", tmp.path().join("g.html").to_str().unwrap()]).0,
+        0
+    );
+    assert_eq!(gd(&["gameday", "down"]).0, 0);
+}

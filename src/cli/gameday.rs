@@ -599,7 +599,7 @@ fn print_board(st: &GameState, rows: &[Row]) {
     };
     anstream::println!("{}  {}", paint(BOLD, format!("Game day `{}`", st.roster.metadata.name)), clock);
     anstream::println!(
-        "{:<3} {:<14} {:<22} {:<10} {:>7} {:>10} {:>5} {:>6} {:>6} {:>7}",
+        "{:<3} {:<14} {:<22} {:<10} {:>7} {:>14} {:>5} {:>6} {:>6} {:>7}",
         "#",
         "TEAM",
         "DRILL",
@@ -624,7 +624,7 @@ fn print_board(st: &GameState, rows: &[Row]) {
         };
         let score = format!("{}{}", r.score, if r.provisional { "*" } else { "" });
         anstream::println!(
-            "{:<3} {:<14} {:<22} {} {:>7} {:>10} {:>5} {:>6} {:>6} {:>7}",
+            "{:<3} {:<14} {:<22} {} {:>7} {:>14} {:>5} {:>6} {:>6} {:>7}",
             r.rank,
             r.team,
             r.drill,
@@ -640,7 +640,9 @@ fn print_board(st: &GameState, rows: &[Row]) {
             anstream::println!("    {}", paint(RED, e));
         }
     }
-    anstream::println!("{}", paint(DIM, "* provisional: not fixed yet. CHECKS from the team's last `klab check`."));
+    if rows.iter().any(|r| r.provisional) {
+        anstream::println!("{}", paint(DIM, "* provisional: not fixed yet. CHECKS from the team's last `klab check`."));
+    }
 }
 
 fn board(g: &Global, cat: &Catalog, once: bool, interval: Duration) -> Outcome {

@@ -295,6 +295,10 @@ fn a_bad_roster_is_placed_and_a_small_host_is_refused_before_anything_is_created
     assert!(err.contains("roster.yaml:8:12: error: no drill `gd-confg` in the catalog"), "{err}");
     assert!(err.contains("did you mean `gd-config`?"), "{err}");
     assert!(!g.root.join("state/gameday/state.json").exists());
+    // `klab lint` knows a roster when it sees one.
+    let (code, out, _) = g.out(&["lint", &bad]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("roster.yaml:8:12: error: no drill `gd-confg` in the catalog"), "{out}");
 
     // A new lab on a 1.5 GiB host: refused, and nothing was created or broken.
     let roster = g.roster(&ROSTER.replace("  - name: red\n", "  - name: green\n"));

@@ -9,6 +9,39 @@ use crate::scenario::diag::Severity;
 use crate::scenario::lint;
 use std::path::PathBuf;
 
+/// The YAML files at `p` (a file, or a folder's files, recursively).
+fn yaml_files(p: &std::path::Path) -> Vec<PathBuf> {
+    if p.is_file() {
+        return vec![p.to_path_buf()];
+    }
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(yaml_files(&path));
+            } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A klab game-day roster (its top-level `kind`).
+fn is_roster(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        kind: Option<String>,
+    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .filter(|t| t.len() <= crate::scenario::yaml::MAX_FILE_BYTES)
+        .and_then(|t| serde_saphyr::from_str_with_options::<Head>(t, crate::scenario::yaml::options()).ok())
+        .is_some_and(|h| h.kind.as_deref() == Some(crate::gameday::roster::KIND))
+}
+
 /// Which loaded files the user asked to lint.
 type Selector = Box<dyn Fn(&crate::scenario::catalog::Source) -> bool>;
 
@@ -37,7 +70,19 @@ pub fn run(g: &Global, a: &LintArgs) -> Outcome {
             }),
         )
     };
-    let report = lint::lint(&cat, &*selected);
+    let mut report = lint::lint(&cat, &*selected);
+    // Game-day rosters among the paths are linted as rosters, against the catalog.
+    for f in a.paths.iter().flat_map(|p| yaml_files(p)) {
+        let Ok(bytes) = std::fs::read(&f) else { continue };
+        if !is_roster(&bytes) {
+            continue;
+        }
+        let (_, diags) = crate::gameday::roster::load(&f.display().to_string(), &bytes, &cat);
+        report.files += 1;
+        report.errors += diags.iter().filter(|d| d.is_error()).count();
+        report.warnings += diags.iter().filter(|d| !d.is_error()).count();
+        report.diagnostics.extend(diags);
+    }
     if g.output == OutputFormat::Json {
         output::print_json(&report)?;
     } else {

@@ -340,6 +340,8 @@ fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) ->
             match header.kind.as_deref().unwrap_or("") {
                 "Scenario" => Expect::Scenario,
                 "Check" => Expect::Check,
+                // Game-day rosters are linted by `klab lint` / `klab gameday lint`, not loaded.
+                "GameDay" if is_klab => return Parsed::Foreign,
                 _ if skip_foreign && !is_klab => return Parsed::Foreign,
                 other => {
                     let found = if other.is_empty() { "no `kind`".to_string() } else { format!("kind `{other}`") };

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install hyperfine" >&2; exit 3; }
 cargo build --release --quiet
-bin=target/release/klab
+bin="${CARGO_TARGET_DIR:-target}/release/klab"
 hyperfine --warmup 5 --runs 50 -N "$bin list" "$bin lint" "$bin render kluster-005"

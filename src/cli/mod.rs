@@ -20,7 +20,7 @@ pub(crate) mod show;
 mod trainee;
 
 use crate::exit;
-use crate::scenario::catalog::Catalog;
+use crate::scenario::catalog::{Catalog, Listing};
 use args::{Cli, Command};
 use clap::{CommandFactory, Parser};
 
@@ -66,7 +66,7 @@ fn run(mut cli: Cli) -> Outcome {
     gameday::resolve_team(&mut cli.global)?;
     let g = &cli.global;
     match cli.command {
-        Command::List(a) => list::run(g, &Catalog::load_for_listing(&g.catalog), &a),
+        Command::List(a) => list::run(g, &Listing::load(&g.catalog), &a),
         Command::Show(a) => show::run(g, &load(g), &a),
         Command::Lint(a) => lint::run(g, &a),
         Command::Render(a) => render::run(g, &load(g), &a),

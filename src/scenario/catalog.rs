@@ -6,6 +6,7 @@
 
 use super::diag::Diagnostic;
 use super::model::{CheckFile, Header, Scenario};
+use super::summary::Summary;
 use super::yaml;
 use include_dir::{Dir, include_dir};
 use indexmap::IndexMap;
@@ -68,16 +69,6 @@ enum Expect {
 
 impl Catalog {
     /// Built-ins, then each user folder in order (a later folder overrides an earlier one).
-    /// What `klab list` needs: every scenario, built-in and from the user's folders. Checks
-    /// and templates are not parsed (lint and render load everything).
-    pub fn load_for_listing(user_dirs: &[PathBuf]) -> Catalog {
-        let mut c = Catalog::builtin_with(false);
-        for d in user_dirs {
-            c.add_path(d, false);
-        }
-        c
-    }
-
     pub fn load(user_dirs: &[PathBuf]) -> Catalog {
         let mut c = Catalog::builtin();
         for d in user_dirs {
@@ -87,18 +78,15 @@ impl Catalog {
     }
 
     pub fn builtin() -> Catalog {
-        Catalog::builtin_with(true)
+        Catalog::builtin_with(&BUILTIN_CHECKS, &builtin_scenario_files())
     }
 
-    /// The built-in catalog; without checks and templates for commands that only list drills.
-    fn builtin_with(checks: bool) -> Catalog {
+    fn builtin_with(checks: &'static Dir<'static>, scenarios: &[(String, &'static str)]) -> Catalog {
         let mut c = Catalog::default();
-        let checks = files_of(if checks { &BUILTIN_CHECKS } else { &NO_FILES })
+        let checks = files_of(checks)
             .into_iter()
             .map(|f| (Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false));
-        let scenarios = files_of(&BUILTIN_SCENARIOS)
-            .into_iter()
-            .map(|f| (Origin::Builtin(format!("scenarios/{}", f.0)), f.1, Expect::Scenario, false));
+        let scenarios = scenarios.iter().map(|f| (Origin::Builtin(f.0.clone()), f.1, Expect::Scenario, false));
         c.add_texts(checks.chain(scenarios).collect());
         for file in BUILTIN_TEMPLATES.files() {
             if let Some(text) = file.contents_utf8() {
@@ -249,6 +237,86 @@ impl Catalog {
     }
 }
 
+/// The built-in scenario files, by their path in the klab repository, in order.
+fn builtin_scenario_files() -> Vec<(String, &'static str)> {
+    files_of(&BUILTIN_SCENARIOS).into_iter().map(|(p, t)| (format!("scenarios/{p}"), t)).collect()
+}
+
+/// What `klab list` shows: a summary of every scenario, built-in and from the user's folders,
+/// in catalog order, and the problems met loading the user's folders.
+#[derive(Default)]
+pub struct Listing {
+    pub scenarios: IndexMap<String, Listed>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub origin: Origin,
+    pub summary: Summary,
+}
+
+impl Listing {
+    /// The same listing as [`Listing::of`] a fully loaded catalog, faster: built-in scenarios
+    /// are read from their listed sections only (see [`Summary::from_header`]; the tests check
+    /// that this gives what a full parse gives), checks and templates are not read, and the
+    /// user's folders are loaded in full (their files may be broken; `list` warns about them).
+    pub fn load(user_dirs: &[PathBuf]) -> Listing {
+        let mut l = Listing::builtin();
+        if user_dirs.is_empty() {
+            return l;
+        }
+        let mut user = Catalog::default();
+        for d in user_dirs {
+            user.add_path(d, false);
+        }
+        // As if added to the built-in catalog file by file: a user file overrides a built-in
+        // scenario in its place; within the user's folders, the first file with an id wins.
+        l.merge(Listing::of(&user));
+        l
+    }
+
+    /// The built-in scenarios. Should one not be readable fast (or two share an id), all are
+    /// read in full, so that the listing is the full parse's, problems included.
+    pub fn builtin() -> Listing {
+        let files = builtin_scenario_files();
+        Listing::builtin_fast(&files).unwrap_or_else(|| Listing::of(&Catalog::builtin_with(&NO_FILES, &files)))
+    }
+
+    fn builtin_fast(files: &[(String, &'static str)]) -> Option<Listing> {
+        let mut l = Listing::default();
+        for (path, text) in files {
+            let summary = Summary::from_header(text)?;
+            let listed = Listed { origin: Origin::Builtin(path.clone()), summary };
+            if l.scenarios.insert(listed.summary.id.clone(), listed).is_some() {
+                return None;
+            }
+        }
+        Some(l)
+    }
+
+    /// The listing of a loaded catalog.
+    pub fn of(c: &Catalog) -> Listing {
+        Listing {
+            scenarios: c
+                .scenarios
+                .iter()
+                .map(|(id, e)| {
+                    (id.clone(), Listed { origin: e.source.origin.clone(), summary: Summary::from_scenario(&e.item) })
+                })
+                .collect(),
+            diagnostics: c.diagnostics.clone(),
+        }
+    }
+
+    fn merge(&mut self, other: Listing) {
+        for (id, e) in other.scenarios {
+            self.scenarios.insert(id, e);
+        }
+        self.diagnostics.extend(other.diagnostics);
+    }
+}
+
 /// Two files are in the same layer when both are built in or both come from the user's folders
 /// with the same root; a user folder overriding a built-in is not a duplicate.
 fn same_layer(a: &Origin, b: &Origin) -> bool {
@@ -367,5 +435,64 @@ fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) ->
             Ok(c) => Parsed::Check(c.metadata.id.value.clone(), Box::new(Entry { source, item: c })),
             Err(d) => problem(d),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(l: &Listing) -> Vec<(&String, &Listed)> {
+        l.scenarios.iter().collect()
+    }
+
+    /// `klab list` reads the built-in scenarios fast; it must list exactly what a full parse
+    /// gives, and the fast way must work for every one of them (else `list` is slow again).
+    #[test]
+    fn the_fast_summary_of_every_builtin_scenario_is_the_full_parse_s() {
+        let files = builtin_scenario_files();
+        assert!(files.len() > 10, "the built-in scenarios are embedded");
+        for (path, text) in &files {
+            let full: Scenario = yaml::parse(path, text).unwrap_or_else(|d| panic!("{path} does not load:\n{d}"));
+            let fast = Summary::from_header(text).unwrap_or_else(|| {
+                panic!("{path}: the listed sections cannot be cut out; keep `metadata`, `symptoms`, `profile` and `variants` plain top-level `key:` sections")
+            });
+            assert_eq!(fast, Summary::from_scenario(&full), "{path}");
+        }
+        let full = Listing::of(&Catalog::builtin());
+        assert!(full.diagnostics.is_empty(), "{:?}", full.diagnostics);
+        let fast = Listing::builtin_fast(&files).expect("every built-in scenario is read fast");
+        assert_eq!(rows(&fast), rows(&full));
+        assert_eq!(rows(&Listing::load(&[])), rows(&full));
+    }
+
+    /// User folders override built-ins in place, add new drills at the end, and their broken
+    /// files are reported, as when the whole catalog is loaded.
+    #[test]
+    fn a_listing_with_user_folders_is_the_full_catalog_s() {
+        let builtin = builtin_scenario_files();
+        let (path, text) = &builtin[1];
+        let id = Summary::from_header(text).unwrap().id;
+        let retitled = |title: &str| {
+            let lines =
+                text.lines().map(|l| if l.starts_with("  title: ") { format!("  title: {title}") } else { l.into() });
+            lines.collect::<Vec<_>>().join("\n")
+        };
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::create_dir(a.path().join("scenarios")).unwrap();
+        std::fs::write(a.path().join("scenarios/override.yaml"), retitled("Mine")).unwrap();
+        std::fs::write(a.path().join("scenarios/new.yaml"), text.replace(&format!("id: {id}"), "id: zz-new")).unwrap();
+        std::fs::write(a.path().join("scenarios/broken.yaml"), "apiVersion: klab.dev/v1\nkind: Scenario\n").unwrap();
+        std::fs::write(b.path().join("again.yaml"), retitled("Again")).unwrap();
+        let dirs = [a.path().to_path_buf(), b.path().to_path_buf()];
+        let fast = Listing::load(&dirs);
+        let full = Listing::of(&Catalog::load(&dirs));
+        assert_eq!(rows(&fast), rows(&full));
+        assert_eq!(fast.diagnostics, full.diagnostics);
+        assert_eq!(fast.diagnostics.len(), 1, "{path}: {:?}", fast.diagnostics);
+        assert_eq!(fast.scenarios[&id].summary.title, "Mine");
+        assert_eq!(fast.scenarios.get_index_of(&id), Some(1));
+        assert_eq!(fast.scenarios.keys().last().map(String::as_str), Some("zz-new"));
     }
 }

@@ -8,6 +8,7 @@ pub mod kinds;
 pub mod lint;
 pub mod model;
 pub mod plan;
+pub mod summary;
 pub mod template;
 pub mod version;
 pub mod yaml;

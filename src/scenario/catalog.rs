@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 static BUILTIN_SCENARIOS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/scenarios");
 static BUILTIN_CHECKS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/checks");
 static BUILTIN_TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
-static NO_FILES: Dir<'static> = Dir::new("", &[]);
 
 /// Where a file came from, as it is named in messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,18 +85,62 @@ impl Catalog {
         c
     }
 
+    /// What a command about one drill needs (`klab check` of the running drill): the user's
+    /// folders, every template, and of the built-in scenarios and checks only the drill's own
+    /// file and the check files it `use`s (built-in files are named after their id; a test holds
+    /// that). A user file still overrides a built-in one of the same id. When the drill or a
+    /// check it uses is not found this way (or a `use` is templated), the whole catalog is
+    /// loaded, so errors and suggestions read as they always did.
+    pub fn load_for_drill(user_dirs: &[PathBuf], id: &str) -> Catalog {
+        let file = format!("{id}.yaml");
+        let mut c = Catalog::builtin_filtered(|_| false, |name| name == file);
+        for d in user_dirs {
+            c.add_path(d, false);
+        }
+        let Some(e) = c.scenario(id) else { return Catalog::load(user_dirs) };
+        let mut uses = Vec::new();
+        for ch in &e.item.checks {
+            if let crate::scenario::kinds::CheckBody::Use(u) = &ch.body {
+                if u.value.contains(['{', '}']) {
+                    return Catalog::load(user_dirs);
+                }
+                uses.push(format!("{}.yaml", u.value));
+            }
+        }
+        if !uses.is_empty() {
+            // Built-ins first, then what the user's folders hold over them (as `load` does).
+            let builtin = Catalog::builtin_filtered(|name| uses.iter().any(|u| u == name), |_| false);
+            for (cid, entry) in builtin.checks {
+                c.checks.entry(cid).or_insert(entry);
+            }
+            c.diagnostics.extend(builtin.diagnostics);
+        }
+        if uses_missing_check(&c, id) {
+            return Catalog::load(user_dirs);
+        }
+        c
+    }
+
     pub fn builtin() -> Catalog {
         Catalog::builtin_with(true)
     }
 
     /// The built-in catalog; without checks and templates for commands that only list drills.
     fn builtin_with(checks: bool) -> Catalog {
+        Catalog::builtin_filtered(|_| checks, |_| true)
+    }
+
+    /// The built-in catalog with the check and scenario files whose paths (below `checks/` and
+    /// `scenarios/`) the filters take.
+    fn builtin_filtered(keep_check: impl Fn(&str) -> bool, keep_scenario: impl Fn(&str) -> bool) -> Catalog {
         let mut c = Catalog::default();
-        let checks = files_of(if checks { &BUILTIN_CHECKS } else { &NO_FILES })
+        let checks = files_of(&BUILTIN_CHECKS)
             .into_iter()
+            .filter(|f| keep_check(&f.0))
             .map(|f| (Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false));
         let scenarios = files_of(&BUILTIN_SCENARIOS)
             .into_iter()
+            .filter(|f| keep_scenario(&f.0))
             .map(|f| (Origin::Builtin(format!("scenarios/{}", f.0)), f.1, Expect::Scenario, false));
         c.add_texts(checks.chain(scenarios).collect());
         for file in BUILTIN_TEMPLATES.files() {
@@ -249,6 +292,16 @@ impl Catalog {
     }
 }
 
+/// Whether the drill `id` uses a check the catalog does not hold.
+fn uses_missing_check(c: &Catalog, id: &str) -> bool {
+    c.scenario(id).is_some_and(|e| {
+        e.item.checks.iter().any(|ch| match &ch.body {
+            crate::scenario::kinds::CheckBody::Use(u) => c.check(&u.value).is_none(),
+            crate::scenario::kinds::CheckBody::Inline(_) => false,
+        })
+    })
+}
+
 /// Two files are in the same layer when both are built in or both come from the user's folders
 /// with the same root; a user folder overriding a built-in is not a duplicate.
 fn same_layer(a: &Origin, b: &Origin) -> bool {
@@ -365,5 +418,41 @@ fn parse_text(origin: Origin, text: &str, expect: Expect, skip_foreign: bool) ->
             Ok(c) => Parsed::Check(c.metadata.id.value.clone(), Box::new(Entry { source, item: c })),
             Err(d) => problem(d),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `load_for_drill` reads one built-in scenario file by name: each must be `<id>.yaml`, and
+    /// the drill must come out as the whole catalog has it.
+    #[test]
+    fn a_drill_loads_alone_as_in_the_whole_catalog() {
+        let all = Catalog::builtin();
+        assert!(all.diagnostics.is_empty(), "{:?}", all.diagnostics);
+        assert!(!all.scenarios.is_empty());
+        for (id, e) in &all.checks {
+            assert_eq!(e.source.origin.display(), format!("checks/{id}.yaml"), "built-in check `{id}`");
+        }
+        let opts = crate::scenario::plan::PlanOptions {
+            set: vec![],
+            variant: crate::scenario::plan::VariantChoice::Default,
+            lab: None,
+        };
+        let plan = |c: &Catalog, id: &str| {
+            crate::scenario::plan::build(c, c.scenario(id).unwrap(), &opts)
+                .map(|p| serde_json::to_value(&p).unwrap())
+                .map_err(|d| format!("{d:?}"))
+        };
+        for (id, e) in &all.scenarios {
+            assert_eq!(e.source.origin.display(), format!("scenarios/{id}.yaml"), "built-in drill `{id}`");
+            let one = Catalog::load_for_drill(&[], id);
+            assert_eq!(one.scenarios.len(), 1, "{id}");
+            assert_eq!(one.scenario(id).map(|s| &s.source.text), Some(&e.source.text), "{id}");
+            assert_eq!(plan(&one, id), plan(&all, id), "{id}");
+        }
+        // Not found: the whole catalog, for the usual "did you mean".
+        assert_eq!(Catalog::load_for_drill(&[], "no-such-drill").scenarios.len(), all.scenarios.len());
     }
 }

@@ -92,7 +92,7 @@ fn main() {
         let ctx = CheckContext {
             kube: Ok(&kube),
             nodes: &NoNodes,
-            node_list: vec![],
+            node_list: vec![].into(),
             since: None,
             audit_log_path: String::new(),
         };

@@ -87,7 +87,7 @@ impl Lab {
         CheckContext {
             kube: Ok(&self.kube),
             nodes,
-            node_list: nodes.nodes().await.unwrap_or_default(),
+            node_list: nodes.nodes().await.unwrap_or_default().into(),
             since: self.since,
             audit_log_path: AUDIT_LOG_PATH.into(),
         }
@@ -404,7 +404,7 @@ async fn node_exec_with_docker_down_cannot_look_even_when_exit_code_1_is_expecte
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
         nodes: &nodes,
-        node_list,
+        node_list: node_list.into(),
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
     };
@@ -451,7 +451,7 @@ async fn sysctl_with_the_node_unreachable_is_unknown_and_not_does_not_pass() {
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
         nodes: &nodes,
-        node_list,
+        node_list: node_list.into(),
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
     };
@@ -514,7 +514,7 @@ async fn etcd_without_its_container_fails_and_with_docker_down_cannot_look() {
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
         nodes: &nodes,
-        node_list,
+        node_list: node_list.into(),
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
     };
@@ -739,7 +739,7 @@ async fn audit_without_a_log_fails_and_with_docker_down_cannot_look() {
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
         nodes: &nodes,
-        node_list,
+        node_list: node_list.into(),
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
     };
@@ -793,7 +793,7 @@ async fn mirror_pods_every_static_pod_has_its_api_object() {
     let ctx = CheckContext {
         kube: Ok(&lab.kube),
         nodes: &nodes,
-        node_list,
+        node_list: node_list.into(),
         since: None,
         audit_log_path: AUDIT_LOG_PATH.into(),
     };

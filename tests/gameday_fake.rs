@@ -325,12 +325,12 @@ fn a_team_on_another_docker_host_gets_that_host_for_every_docker_call() {
     assert!(hosts.lines().count() >= 2, "{hosts}");
     assert!(hosts.lines().all(|l| l.starts_with(r#"["tcp://10.1.2.3:2376""#)), "{hosts}");
     assert!(hosts.contains("klab-red") && !hosts.contains("klab-blue"), "only red's calls: {hosts}");
-    // Red's own commands go there too.
+    // Red's own commands go there too (kind and docker).
     std::fs::remove_file(g.root.join("docker/hosts.log")).unwrap();
-    assert_eq!(g.out(&["--team", "red", "check"]).0, 1);
+    assert_eq!(g.out(&["--team", "red", "up"]).0, 0);
     let hosts = std::fs::read_to_string(g.root.join("docker/hosts.log")).unwrap_or_default();
-    assert!(hosts.contains("klab-red"), "{hosts}");
-    assert_eq!(g.out(&["--team", "blue", "check"]).0, 1);
+    assert!(hosts.contains(r#"["tcp://10.1.2.3:2376", "kind", "get", "clusters"]"#), "{hosts}");
+    assert_eq!(g.out(&["--team", "blue", "up"]).0, 0);
     let after = std::fs::read_to_string(g.root.join("docker/hosts.log")).unwrap_or_default();
     assert_eq!(after, hosts, "blue's calls stay local");
 }

@@ -48,11 +48,36 @@ impl Verdict {
 pub struct CheckContext<'a> {
     pub kube: Result<&'a Kube, KubeError>,
     pub nodes: &'a dyn NodeAccess,
-    pub node_list: Vec<Node>,
+    pub node_list: NodeList,
     /// When the faults were injected (events and audit checks look only after it).
     pub since: Option<jiff::Timestamp>,
     /// Path of the apiserver audit log on the control-plane node.
     pub audit_log_path: String,
+}
+
+/// The lab's nodes: known up front, or listed through node access when a check first needs
+/// them (a `klab check` of API-level checks never lists them). Empty when listing failed.
+#[derive(Debug, Default)]
+pub struct NodeList(tokio::sync::OnceCell<Vec<Node>>);
+
+impl NodeList {
+    /// Listed on first use.
+    pub fn lazy() -> Self {
+        NodeList(tokio::sync::OnceCell::new())
+    }
+}
+
+impl From<Vec<Node>> for NodeList {
+    fn from(nodes: Vec<Node>) -> Self {
+        NodeList(tokio::sync::OnceCell::new_with(Some(nodes)))
+    }
+}
+
+impl CheckContext<'_> {
+    /// The lab's nodes, control plane first; listed once, when first asked.
+    pub async fn node_list(&self) -> &[Node] {
+        self.node_list.0.get_or_init(|| async { self.nodes.nodes().await.unwrap_or_default() }).await
+    }
 }
 
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(60);
@@ -141,11 +166,12 @@ fn unknown(mut v: Verdict) -> Verdict {
 
 /// The nodes a selector names. When the lab's nodes could not be listed at all, klab cannot
 /// look; a selector that matches none of the listed nodes is a plain failure.
-fn select(ctx: &CheckContext<'_>, sel: &str) -> Result<Vec<Node>, Verdict> {
-    if ctx.node_list.is_empty() {
+async fn select(ctx: &CheckContext<'_>, sel: &str) -> Result<Vec<Node>, Verdict> {
+    let list = ctx.node_list().await;
+    if list.is_empty() {
         return Err(unknown(Verdict::fail("the lab's nodes could not be listed: node access failed")));
     }
-    node::select(&ctx.node_list, sel).map_err(|e| Verdict::fail(e.to_string()))
+    node::select(list, sel).map_err(|e| Verdict::fail(e.to_string()))
 }
 
 /// The verdict of a per-node check: the nodes' own answers decide; when every node that answered
@@ -334,7 +360,7 @@ async fn probe_pod(ctx: &CheckContext<'_>, c: &ProbePodCheck) -> Verdict {
     };
     let name = format!("klab-probe-{:08x}", fastrand::u32(..));
     let node_name = match &c.node {
-        Some(sel) => match select(ctx, sel) {
+        Some(sel) => match select(ctx, sel).await {
             Ok(n) => n.first().map(|n| n.name.clone()),
             Err(v) => return v,
         },
@@ -509,7 +535,7 @@ fn env_name(name: &str) -> String {
 }
 
 async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
-    let nodes = match select(ctx, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes).await {
         Ok(n) => n,
         Err(v) => return v,
     };
@@ -537,7 +563,7 @@ async fn node_exec(ctx: &CheckContext<'_>, c: &NodeExecCheck) -> Verdict {
 }
 
 async fn sysctl(ctx: &CheckContext<'_>, c: &SysctlCheck) -> Verdict {
-    let nodes = match select(ctx, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes).await {
         Ok(n) => n,
         Err(v) => return v,
     };
@@ -562,7 +588,7 @@ async fn sysctl(ctx: &CheckContext<'_>, c: &SysctlCheck) -> Verdict {
 }
 
 async fn etcd(ctx: &CheckContext<'_>, c: &EtcdCheck) -> Verdict {
-    let node = match select(ctx, &c.node) {
+    let node = match select(ctx, &c.node).await {
         Ok(n) => n[0].name.clone(),
         Err(v) => return v,
     };
@@ -726,7 +752,7 @@ async fn events(ctx: &CheckContext<'_>, c: &EventsCheck) -> Verdict {
 }
 
 async fn audit(ctx: &CheckContext<'_>, c: &AuditCheck) -> Verdict {
-    let node = match select(ctx, "control-plane") {
+    let node = match select(ctx, "control-plane").await {
         Ok(n) => n[0].name.clone(),
         Err(v) => return v,
     };
@@ -818,7 +844,7 @@ async fn mirror_pods(ctx: &CheckContext<'_>, c: &MirrorPodsCheck) -> Verdict {
         Ok(k) => *k,
         Err(e) => return api_down(e),
     };
-    let nodes = match select(ctx, &c.nodes) {
+    let nodes = match select(ctx, &c.nodes).await {
         Ok(n) => n,
         Err(v) => return v,
     };
@@ -906,7 +932,7 @@ mod tests {
         let ctx = CheckContext {
             kube: Err(KubeError::Unreachable("connection refused".into())),
             nodes: &NoNodes,
-            node_list: vec![],
+            node_list: vec![].into(),
             since: None,
             audit_log_path: String::new(),
         };

@@ -4,7 +4,7 @@ use super::args::{CheckArgs, Global, OutputFormat};
 use super::labcmd::{lab_dir, lab_failure, plan_for, state_failure, target};
 use super::output::{self, DIM, GREEN, RED, YELLOW, paint};
 use super::{Failure, Outcome};
-use crate::check::engine::{self, CheckContext};
+use crate::check::engine::{self, CheckContext, NodeList};
 use crate::cluster::lab::Lab;
 use crate::exit;
 use crate::fault::AUDIT_LOG_PATH;
@@ -15,7 +15,7 @@ use crate::session::journal;
 use crate::session::record::{CheckAttempt, CheckOutcome, Session};
 use crate::session::state::{read_json, write_json};
 
-pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
+pub fn run(g: &Global, a: &CheckArgs) -> Outcome {
     let dir = lab_dir(g);
     if a.final_run {
         super::gameday::allow_final_run(g)?;
@@ -24,6 +24,7 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
         Failure::new(exit::NOT_READY, format!("no drill is running in lab `{}`", g.lab))
             .help("start one with `klab drill <id>`")
     })?;
+    let cat = &Catalog::load_for_drill(&g.catalog, &session.scenario);
     let rt = super::runtime()?;
     let (results, mut attributions) = rt.block_on(async {
         let lab = Lab::open(&target(g), &dir, false).await.map_err(lab_failure)?;
@@ -37,7 +38,7 @@ pub fn run(g: &Global, cat: &Catalog, a: &CheckArgs) -> Outcome {
         let ctx = CheckContext {
             kube: lab.kube(),
             nodes: lab.nodes.as_ref(),
-            node_list: lab.nodes.nodes().await.unwrap_or_default(),
+            node_list: NodeList::lazy(),
             since: session.injected_at.as_deref().and_then(|t| t.parse().ok()),
             audit_log_path: AUDIT_LOG_PATH.into(),
         };

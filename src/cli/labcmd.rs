@@ -244,7 +244,13 @@ pub(crate) async fn plan_for(
             Err(e) => return Err(Failure::new(exit::CLUSTER, e.to_string())),
         },
     };
-    let vars = lab_vars(lab, e.item.profile.nodes).await;
+    // Learning the lab's nodes and DNS costs a `docker ps` and API calls: only when a template
+    // of the drill reads them.
+    let vars = if crate::scenario::plan::reads_lab_vars(&e.item) {
+        lab_vars(lab, e.item.profile.nodes).await
+    } else {
+        LabVars::new(&lab.target.name, e.item.profile.nodes)
+    };
     super::render::build_plan(cat, id, &PlanOptions { set: set.to_vec(), variant: choice, lab: Some(vars) })
 }
 

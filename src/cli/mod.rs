@@ -76,7 +76,7 @@ fn run(mut cli: Cli) -> Outcome {
         Command::Down => labcmd::down(g),
         Command::Drill(a) => labcmd::drill(g, &load(g), &a),
         Command::Status => labcmd::status(g, &load(g)),
-        Command::Check(a) => check::run(g, &load(g), &a),
+        Command::Check(a) => check::run(g, &a),
         Command::Reset => labcmd::reset(g),
         Command::Hint => trainee::hint(g, &load(g)),
         Command::Solve => trainee::solve(g, &load(g)),

@@ -24,7 +24,7 @@ fn ts(s: &str) -> Option<Timestamp> {
 /// Reads the apiserver's audit log on the control-plane node (through node access, so it works
 /// while the apiserver does not).
 async fn read_audit_log(ctx: &CheckContext<'_>) -> Result<Vec<u8>, String> {
-    let cp = node::select(&ctx.node_list, "control-plane").map_err(|e| e.to_string())?;
+    let cp = node::select(ctx.node_list().await, "control-plane").map_err(|e| e.to_string())?;
     let name = &cp[0].name;
     let ops = NodeOps { access: ctx.nodes };
     match ops.read_file(name, &ctx.audit_log_path).await {

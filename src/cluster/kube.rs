@@ -180,8 +180,8 @@ impl Kube {
             http::header::USER_AGENT,
             http::HeaderValue::from_static(concat!("klab/", env!("CARGO_PKG_VERSION"))),
         ));
-        let client =
-            Client::try_from(config).map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
+        let client = super::conn::client(config)
+            .map_err(|e| KubeError::Other(format!("cannot build a client: {}", chain(&e))))?;
         Ok(Kube { client, kinds: Arc::default(), discovering: Arc::default(), timeout: CALL_TIMEOUT })
     }
 

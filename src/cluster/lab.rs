@@ -169,18 +169,31 @@ impl Lab {
         let pinned: Option<LabRecord> = read_json(&dir.lab_file())?;
         let api = async {
             match Kube::connect(target.kubeconfig.as_deref(), &context).await {
-                Err(e) => (None, Some(e), None),
-                Ok(k) => match cluster_uid(&k).await {
-                    Ok(uid) => (Some(k), None, Some(uid)),
-                    Err(e) => (None, Some(e), None),
-                },
+                Err(e) => (None, Some(e), None, None),
+                Ok(k) => {
+                    // Without the override the guard also reads the marker and the nodes: asked
+                    // beside kube-system's UID (one discovery, then at once), judged below in order.
+                    let marker = marker_key();
+                    let marks = async {
+                        if overridden {
+                            return None;
+                        }
+                        Some(tokio::join!(k.get(&marker), k.list("v1", "Node", None, None, None)))
+                    };
+                    match tokio::join!(cluster_uid(&k), marks) {
+                        (Ok(uid), marks) => (Some(k), None, Some(uid), marks),
+                        (Err(e), _) => (None, Some(e), None, None),
+                    }
+                }
             }
         };
         // kind nodes are containers; any other cluster (only reachable with the explicit
-        // override) is reached through privileged debug pods. Asked while the API answers.
+        // override) is reached through privileged debug pods. Asked while the API answers, and
+        // only when it decides something: without the override the nodes are kind's, listed
+        // (once) when something needs them.
         let docker = DockerNodes::new(&target.name);
-        let ((kube, kube_error, uid), kind_nodes) =
-            tokio::join!(api, async { docker.nodes().await.map(|n| !n.is_empty()).unwrap_or(false) });
+        let ((kube, kube_error, uid, marks), kind_nodes) =
+            tokio::join!(api, async { overridden && docker.nodes().await.map(|n| !n.is_empty()).unwrap_or(false) });
         let nodes: Box<dyn NodeAccess> = match (&kube, kind_nodes, overridden) {
             (Some(k), false, true) => Box::new(super::node::DebugPodNodes {
                 kube: k.clone(),
@@ -225,10 +238,8 @@ impl Lab {
             }
             _ => {}
         }
-        if let Some(k) = &kube
-            && !overridden
-        {
-            match k.get(&marker_key()).await? {
+        if let Some((marker, list)) = marks {
+            match marker? {
                 Some(m)
                     if m.pointer(&format!("/metadata/labels/{}", MARKER_LABEL.replace('/', "~1")))
                         .and_then(|v| v.as_str())
@@ -242,7 +253,7 @@ impl Lab {
                     });
                 }
             }
-            let list = k.list("v1", "Node", None, None, None).await?;
+            let list = list?;
             if let Some(n) = list
                 .iter()
                 .find(|n| !n.pointer("/spec/providerID").and_then(|v| v.as_str()).unwrap_or("").starts_with("kind://"))

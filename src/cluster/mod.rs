@@ -2,6 +2,7 @@
 //! node access. Everything else in klab reaches a cluster only through this module, and every
 //! call made here has a timeout.
 
+pub mod conn;
 pub mod doctor;
 pub mod kube;
 pub mod lab;

@@ -61,7 +61,7 @@ impl<'a> Injector<'a> {
         CheckContext {
             kube: self.lab.kube(),
             nodes: self.lab.nodes.as_ref(),
-            node_list: self.nodes.clone(),
+            node_list: self.nodes.clone().into(),
             since,
             audit_log_path: AUDIT_LOG_PATH.into(),
         }

@@ -77,14 +77,69 @@ impl Catalog {
         c
     }
 
+    /// What a command about one drill needs (`klab check` of the running drill): the user's
+    /// folders, every template, and of the built-in scenarios and checks only the drill's own
+    /// file and the check files it `use`s (built-in files are named after their id; a test holds
+    /// that). A user file still overrides a built-in one of the same id. When the drill or a
+    /// check it uses is not found this way (or a `use` is templated), the whole catalog is
+    /// loaded, so errors and suggestions read as they always did.
+    pub fn load_for_drill(user_dirs: &[PathBuf], id: &str) -> Catalog {
+        let file = format!("{id}.yaml");
+        let mut c = Catalog::builtin_filtered(|_| false, |name| name == file);
+        for d in user_dirs {
+            c.add_path(d, false);
+        }
+        let Some(e) = c.scenario(id) else { return Catalog::load(user_dirs) };
+        let mut uses = Vec::new();
+        for ch in &e.item.checks {
+            if let crate::scenario::kinds::CheckBody::Use(u) = &ch.body {
+                if u.value.contains(['{', '}']) {
+                    return Catalog::load(user_dirs);
+                }
+                uses.push(format!("{}.yaml", u.value));
+            }
+        }
+        if !uses.is_empty() {
+            // Built-ins first, then what the user's folders hold over them (as `load` does).
+            let builtin = Catalog::builtin_filtered(|name| uses.iter().any(|u| u == name), |_| false);
+            for (cid, entry) in builtin.checks {
+                c.checks.entry(cid).or_insert(entry);
+            }
+            c.diagnostics.extend(builtin.diagnostics);
+        }
+        if uses_missing_check(&c, id) {
+            return Catalog::load(user_dirs);
+        }
+        c
+    }
+
     pub fn builtin() -> Catalog {
         Catalog::builtin_with(&BUILTIN_CHECKS, &builtin_scenario_files())
     }
 
+    /// The built-in catalog with the check and scenario files whose paths (below `checks/` and
+    /// `scenarios/`) the filters take.
+    fn builtin_filtered(keep_check: impl Fn(&str) -> bool, keep_scenario: impl Fn(&str) -> bool) -> Catalog {
+        let scenarios: Vec<(String, &'static str)> = builtin_scenario_files()
+            .into_iter()
+            .filter(|(p, _)| keep_scenario(p.strip_prefix("scenarios/").unwrap_or(p)))
+            .collect();
+        Catalog::builtin_with_checks(&BUILTIN_CHECKS, keep_check, &scenarios)
+    }
+
     fn builtin_with(checks: &'static Dir<'static>, scenarios: &[(String, &'static str)]) -> Catalog {
+        Catalog::builtin_with_checks(checks, |_| true, scenarios)
+    }
+
+    fn builtin_with_checks(
+        checks: &'static Dir<'static>,
+        keep_check: impl Fn(&str) -> bool,
+        scenarios: &[(String, &'static str)],
+    ) -> Catalog {
         let mut c = Catalog::default();
         let checks = files_of(checks)
             .into_iter()
+            .filter(|f| keep_check(&f.0))
             .map(|f| (Origin::Builtin(format!("checks/{}", f.0)), f.1, Expect::Check, false));
         let scenarios = scenarios.iter().map(|f| (Origin::Builtin(f.0.clone()), f.1, Expect::Scenario, false));
         c.add_texts(checks.chain(scenarios).collect());
@@ -317,6 +372,16 @@ impl Listing {
     }
 }
 
+/// Whether the drill `id` uses a check the catalog does not hold.
+fn uses_missing_check(c: &Catalog, id: &str) -> bool {
+    c.scenario(id).is_some_and(|e| {
+        e.item.checks.iter().any(|ch| match &ch.body {
+            crate::scenario::kinds::CheckBody::Use(u) => c.check(&u.value).is_none(),
+            crate::scenario::kinds::CheckBody::Inline(_) => false,
+        })
+    })
+}
+
 /// Two files are in the same layer when both are built in or both come from the user's folders
 /// with the same root; a user folder overriding a built-in is not a duplicate.
 fn same_layer(a: &Origin, b: &Origin) -> bool {
@@ -494,5 +559,36 @@ mod tests {
         assert_eq!(fast.scenarios[&id].summary.title, "Mine");
         assert_eq!(fast.scenarios.get_index_of(&id), Some(1));
         assert_eq!(fast.scenarios.keys().last().map(String::as_str), Some("zz-new"));
+    }
+
+    /// `load_for_drill` reads one built-in scenario file by name: each must be `<id>.yaml`, and
+    /// the drill must come out as the whole catalog has it.
+    #[test]
+    fn a_drill_loads_alone_as_in_the_whole_catalog() {
+        let all = Catalog::builtin();
+        assert!(all.diagnostics.is_empty(), "{:?}", all.diagnostics);
+        assert!(!all.scenarios.is_empty());
+        for (id, e) in &all.checks {
+            assert_eq!(e.source.origin.display(), format!("checks/{id}.yaml"), "built-in check `{id}`");
+        }
+        let opts = crate::scenario::plan::PlanOptions {
+            set: vec![],
+            variant: crate::scenario::plan::VariantChoice::Default,
+            lab: None,
+        };
+        let plan = |c: &Catalog, id: &str| {
+            crate::scenario::plan::build(c, c.scenario(id).unwrap(), &opts)
+                .map(|p| serde_json::to_value(&p).unwrap())
+                .map_err(|d| format!("{d:?}"))
+        };
+        for (id, e) in &all.scenarios {
+            assert_eq!(e.source.origin.display(), format!("scenarios/{id}.yaml"), "built-in drill `{id}`");
+            let one = Catalog::load_for_drill(&[], id);
+            assert_eq!(one.scenarios.len(), 1, "{id}");
+            assert_eq!(one.scenario(id).map(|s| &s.source.text), Some(&e.source.text), "{id}");
+            assert_eq!(plan(&one, id), plan(&all, id), "{id}");
+        }
+        // Not found: the whole catalog, for the usual "did you mean".
+        assert_eq!(Catalog::load_for_drill(&[], "no-such-drill").scenarios.len(), all.scenarios.len());
     }
 }

@@ -165,6 +165,16 @@ pub fn variant_for(s: &Scenario, v: MinorVersion) -> Result<(String, String), St
     Err(format!("no variant of `{}` supports server version {v}", s.metadata.id.value))
 }
 
+/// Whether building `s`'s plan reads the `lab` variable (node names, DNS, the API URL): only
+/// then must the caller learn them from the live lab. Looks at everything `build` renders.
+pub fn reads_lab_vars(s: &Scenario) -> bool {
+    let steps = s.setup.iter().chain(&s.faults).chain(&s.solution);
+    steps.map(serde_json::to_value).chain(s.checks.iter().map(serde_json::to_value)).any(|v| match v {
+        Ok(v) => template::may_read_var(&v, "lab"),
+        Err(_) => true,
+    })
+}
+
 pub fn build(cat: &Catalog, entry: &Entry<Scenario>, opts: &PlanOptions) -> Result<Plan, Vec<Diagnostic>> {
     let mut b = Builder::new(&entry.source);
     let s = &entry.item;

@@ -66,6 +66,29 @@ pub fn resolve(specs: &IndexMap<String, ParamSpec>, overrides: &Params) -> Param
     out
 }
 
+/// Whether a template in `value` may read the variable `name`: some string that tera would
+/// render (it holds `{{`, `{%` or `{#`) has `name` as a whole identifier, or dumps the whole
+/// context (`__tera_context`, tera's only way to reach a variable without naming it).
+/// Conservative: a mere mention in such a string's plain text counts too.
+pub fn may_read_var(value: &Value, name: &str) -> bool {
+    match value {
+        Value::String(s) => {
+            (s.contains("{{") || s.contains("{%") || s.contains("{#"))
+                && (s.contains("__tera_context") || has_identifier(s, name))
+        }
+        Value::Array(items) => items.iter().any(|v| may_read_var(v, name)),
+        Value::Object(map) => map.values().any(|v| may_read_var(v, name)),
+        _ => false,
+    }
+}
+
+fn has_identifier(text: &str, name: &str) -> bool {
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(name).any(|(i, _)| {
+        !text[..i].chars().next_back().is_some_and(ident) && !text[i + name.len()..].chars().next().is_some_and(ident)
+    })
+}
+
 /// One template problem: the JSON path of the field and tera's message.
 #[derive(Debug, Clone)]
 pub struct TemplateError {

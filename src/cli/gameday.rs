@@ -851,61 +851,22 @@ fn results_for_report(g: &Global) -> Result<Value, Failure> {
 pub fn render_report(cat: &Catalog, results: &Value, format: ReportFormat) -> Result<String, Failure> {
     let mut v = results.clone();
     let limit = v.get("timeLimitSeconds").and_then(Value::as_u64).unwrap_or(0);
-    let teams: Vec<Value> = v.get("teams").and_then(Value::as_array).cloned().unwrap_or_default();
-    let parsed: Vec<ChartRow> = teams.iter().filter_map(|t| serde_json::from_value(t.clone()).ok()).collect();
-    let chart_rows: Vec<Row> = parsed.iter().map(ChartRow::row).collect();
+    let bars: Vec<gameday::Bar> =
+        v.get("teams").and_then(|t| serde_json::from_value(t.clone()).ok()).unwrap_or_default();
     let marks: Vec<gameday::Mark> =
         v.get("marks").and_then(|m| serde_json::from_value(m.clone()).ok()).unwrap_or_default();
-    let names: Vec<String> = chart_rows.iter().map(|r| r.team.clone()).collect();
+    let names: Vec<String> = bars.iter().map(|r| r.team.clone()).collect();
     let (name, autoescape) = match format {
         ReportFormat::Json => return serde_json::to_string_pretty(&v).map_err(fail),
         ReportFormat::Markdown => ("gameday.md.tera", false),
         ReportFormat::Html => ("gameday.html.tera", true),
     };
-    v["chartTimeToFix"] = Value::String(gameday::chart_time_to_fix(&chart_rows, limit));
+    v["chartTimeToFix"] = Value::String(gameday::chart_time_to_fix(&bars, limit));
     v["chartTimeline"] = Value::String(gameday::chart_timeline(&names, &marks, limit));
     let tpl = cat.template(name).ok_or_else(|| fail(format!("templates/{name} is missing")))?;
     let mut ctx = tera::Context::new();
     ctx.insert("g", &v);
     tera::Tera::default().render_str(tpl, &ctx, autoescape).map_err(|e| fail(format!("templates/{name}: {e}")))
-}
-
-/// The fields of a scoreboard row the charts need, read back from the results.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChartRow {
-    team: String,
-    state: String,
-    seconds: Option<u64>,
-    fixed: bool,
-}
-
-impl ChartRow {
-    fn row(&self) -> Row {
-        Row {
-            rank: 0,
-            team: self.team.clone(),
-            members: vec![],
-            drill: String::new(),
-            lab: String::new(),
-            host: String::new(),
-            state: self.state.clone(),
-            checks_passing: None,
-            checks_total: None,
-            causes_found: None,
-            causes_total: 0,
-            red_herrings_blamed: 0,
-            diagnosed: false,
-            hints: 0,
-            wrong_attempts: 0,
-            score: 0,
-            provisional: false,
-            seconds: self.seconds,
-            fixed: self.fixed,
-            score_items: vec![],
-            error: None,
-        }
-    }
 }
 
 fn report(g: &Global, cat: &Catalog, format: ReportFormat, out: Option<&Path>) -> Outcome {

@@ -9,7 +9,6 @@
 
 pub mod roster;
 
-use crate::check::diagnosis;
 use crate::check::score::{self, Score};
 use crate::scenario::model::Scenario;
 use crate::session::record::Session;
@@ -337,9 +336,20 @@ pub fn diagnosis_text(r: &Row) -> String {
     }
 }
 
-/// Grades one diagnosis (for the report's per-team findings).
-pub fn grade(sc: &Scenario, causes: &[String]) -> Option<diagnosis::Grade> {
-    diagnosis::grade(&sc.diagnosis, causes).ok()
+/// What the time-to-fix chart draws of a team: read from a [`Row`], or back from the results.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Bar {
+    pub team: String,
+    pub state: String,
+    pub seconds: Option<u64>,
+    pub fixed: bool,
+}
+
+impl From<&Row> for Bar {
+    fn from(r: &Row) -> Bar {
+        Bar { team: r.team.clone(), state: r.state.clone(), seconds: r.seconds, fixed: r.fixed }
+    }
 }
 
 fn esc(s: &str) -> String {
@@ -347,7 +357,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Inline SVG: minutes to fix per team (unfixed teams drawn pale to the end of the clock).
-pub fn chart_time_to_fix(rows: &[Row], limit_secs: u64) -> String {
+pub fn chart_time_to_fix(rows: &[Bar], limit_secs: u64) -> String {
     let h = 28 * rows.len() as u32 + 40;
     let max = rows.iter().filter_map(|r| r.seconds).max().unwrap_or(0).max(limit_secs).max(60);
     let w = 560.0;
@@ -659,7 +669,7 @@ mod tests {
         s.fixed_at = Some("2026-01-01T10:04:00Z".into());
         let rows =
             board(&g, &[(Some(s.clone()), Some(sc)), (None, Some(sc)), (None, Some(sc))], jiff::Timestamp::now());
-        let svg = chart_time_to_fix(&rows, 600);
+        let svg = chart_time_to_fix(&rows.iter().map(Bar::from).collect::<Vec<_>>(), 600);
         assert_eq!(svg.matches("<rect x=").count(), 3, "{svg}");
         assert!(svg.contains("3.0 min"), "{svg}");
         let m = marks(&g, "blue", &s);

@@ -99,6 +99,19 @@ pub fn render(chromium: &str, page: &Path, work: &Path) -> Rendered {
     Rendered { dom, distinct, total, requests }
 }
 
+impl Rendered {
+    /// The page is not blank and asked the network for nothing.
+    pub fn assert_shown_offline(&self) {
+        assert!(
+            self.total > 100_000 && self.distinct > 8,
+            "the screenshot is blank: {} colours in {} pixels",
+            self.distinct,
+            self.total
+        );
+        assert!(self.requests.is_empty(), "the page made requests: {:?}", self.requests);
+    }
+}
+
 /// The control: a page that does load something is caught by the same kind of proxy.
 pub fn control_is_caught(chromium: &str, work: &Path) {
     let bad = work.join("bad.html");

@@ -164,3 +164,43 @@ fn without_keep_going_the_first_failure_stops_the_run_and_the_rest_say_why() {
     assert_eq!(s["status"], "skipped");
     assert!(s["reason"].as_str().unwrap().contains("`st-breaks-nothing` failed"), "{s:#}");
 }
+
+/// Puts `st/app-ready` into the fake `delay` after the namespace `st` appears (a controller
+/// that finishes the setup late, as kube-proxy programs a new Service a moment late).
+fn mark_ready_late(api: &support::FakeApiServer, delay: std::time::Duration) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while api.get("v1", "Namespace", "", "st").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(delay);
+    api.put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "app-ready", "namespace": "st"}, "data": {}}));
+}
+
+#[test]
+fn a_setup_that_settles_late_passes_the_baseline_after_waiting() {
+    let e = env();
+    let (code, r, err) = std::thread::scope(|sc| {
+        sc.spawn(|| mark_ready_late(e.fake(), std::time::Duration::from_secs(4)));
+        selftest(&e, &["st-settles"])
+    });
+    assert_eq!(code, 0, "{r:#}\n{err}");
+    let b = phase(scenario(&r, "st-settles"), "baseline");
+    assert_eq!(b["status"], "passed", "{b:#}");
+    assert!(b["message"].as_str().unwrap().contains("(after "), "it says that it waited: {b:#}");
+}
+
+#[test]
+fn a_setup_that_never_settles_fails_the_baseline_within_the_settle_time() {
+    let e = env();
+    let t = std::time::Instant::now();
+    let (code, r, _) = selftest(&e, &["st-settles", "--settle", "4s"]);
+    assert_eq!(code, 1, "{r:#}");
+    let s = scenario(&r, "st-settles");
+    let b = phase(s, "baseline");
+    assert_eq!(b["status"], "failed", "{b:#}");
+    let ev = b["evidence"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(ev.contains("app-ready"), "{ev}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(40), "--settle 4s bounds the wait, not the 60 s default");
+    assert_eq!(phase(s, "reset")["status"], "passed", "{s:#}");
+}

@@ -83,9 +83,10 @@
 //! endpoint), NodePorts and LoadBalancers, readiness probes and not-ready pods, container
 //! images, restarts, scheduling, resources, multiple nodes' networks, hostNetwork pods,
 //! IPv6, EndpointSlices, `dnsPolicy` other than ClusterFirst, CoreDNS's own configuration and
-//! upstream resolvers, TLS, named `targetPort`s in NetworkPolicy `ipBlock` peers, policies of
-//! other API groups (Calico, Cilium), the containers named in exec (any container answers as the
-//! pod), ServiceAccount-level `automountServiceAccountToken`, and every command not listed above.
+//! upstream resolvers, TLS (HTTPS is only told apart from HTTP), named NetworkPolicy ports toward
+//! a destination that is not a pod (they match nothing), policies of other API groups (Calico,
+//! Cilium), the containers named in exec (any container answers as the pod),
+//! ServiceAccount-level `automountServiceAccountToken`, and every command not listed above.
 
 use super::{Key, State, delete_object, key, now, random_suffix, running_pod_status};
 use serde_json::{Map, Value, json};

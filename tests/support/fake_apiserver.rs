@@ -23,6 +23,12 @@
 //! admission, RBAC/authentication (any token is accepted), field managers and apply
 //! conflicts, pagination (`limit`/`continue` are ignored), protobuf, tables,
 //! schema validation beyond metadata.name, port-forward/attach.
+//!
+//! Opt-in: [`FakeApiServer::model_cluster`] switches on a small model of a kind cluster
+//! (`cluster_model.rs`: Deployment/ReplicaSet/Endpoints controllers, garbage collection,
+//! ClusterIP and pod IP allocation, kube-system's CoreDNS, and a pod network that answers
+//! `wget`/`nslookup` in pod exec from the Services, Endpoints and NetworkPolicies it holds).
+//! Off by default: without it the server behaves exactly as described above.
 
 // Early-return helpers hand back a ready `Status` response as their error.
 #![allow(clippy::result_large_err)]
@@ -40,6 +46,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, 
 use indexmap::IndexMap;
 use regex::Regex;
 use serde_json::{Map, Value, json};
+
+#[path = "cluster_model.rs"]
+mod cluster_model;
 
 /// Scripted exec responder: argv -> (stdout, stderr, exit code).
 pub type ExecFn = Arc<dyn Fn(&[String]) -> (String, String, i32) + Send + Sync>;
@@ -105,6 +114,8 @@ struct State {
     exec: Vec<(String, String, ExecFn)>,
     events: Vec<WatchEvent>,
     port: u16,
+    /// The opt-in cluster model (controllers, kube-system, the pod network): `model_cluster()`.
+    model: Option<cluster_model::Model>,
 }
 
 type Shared = Arc<Mutex<State>>;
@@ -236,6 +247,7 @@ impl FakeApiServer {
             exec: vec![],
             events: vec![],
             port: addr.port(),
+            model: None,
         }));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let st = state.clone();
@@ -363,7 +375,9 @@ impl FakeApiServer {
     /// stored object.
     pub fn put(&self, obj: Value) -> Value {
         let mut s = lock(&self.state);
-        s.put(obj)
+        let stored = s.put(obj);
+        cluster_model::reconcile(&mut s);
+        stored
     }
 
     /// `get("v1", "ConfigMap", "default", "x")`; `ns` is "" for cluster-scoped kinds.
@@ -378,6 +392,7 @@ impl FakeApiServer {
         let obj = s.objects.shift_remove(&k)?;
         s.next_rv();
         s.record("DELETED", k, obj.clone());
+        cluster_model::reconcile(&mut s);
         Some(obj)
     }
 
@@ -417,6 +432,7 @@ impl FakeApiServer {
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
         s.objects.insert(k.clone(), obj.clone());
         s.record("MODIFIED", k, obj);
+        cluster_model::reconcile(&mut s);
         true
     }
 
@@ -438,6 +454,32 @@ impl FakeApiServer {
 
     pub fn set_delete_hook(&self, hook: impl Fn(&Value) -> Vec<Value> + Send + Sync + 'static) {
         lock(&self.state).delete_hook = Some(Arc::new(hook));
+    }
+
+    /// Switches the cluster model on (see `cluster_model.rs`): kube-system gets what a kind
+    /// cluster has (CoreDNS behind the kube-dns Service, the `kubernetes` Service's endpoint),
+    /// controllers keep Deployments, ReplicaSets, pods and Endpoints in step after every write,
+    /// pods run at once with unique IPs, Services get ClusterIPs, and pod exec without a
+    /// scripted responder is answered by the modelled pod network (NetworkPolicies enforced).
+    pub fn model_cluster(&self) {
+        let mut s = lock(&self.state);
+        s.auto_run_pods = true;
+        s.model = Some(cluster_model::Model::default());
+        cluster_model::seed(&mut s);
+        cluster_model::reconcile(&mut s);
+    }
+
+    /// The model's CNI enforces NetworkPolicies (the default) or ignores them, as a CNI
+    /// without policy support does. Needs [`model_cluster`](Self::model_cluster).
+    pub fn enforce_network_policies(&self, on: bool) {
+        let mut s = lock(&self.state);
+        s.model.as_mut().expect("enforce_network_policies needs model_cluster() first").enforce_network_policy = on;
+    }
+
+    /// What the model's pod network decided for every connection and DNS query so far, one
+    /// line each (who, to where, and why it was answered or dropped).
+    pub fn network_log(&self) -> Vec<String> {
+        lock(&self.state).model.as_ref().map(|m| m.net_log.clone()).unwrap_or_default()
     }
 
     /// Scripted exec for a pod (`"*"` matches any namespace / pod); the latest
@@ -782,12 +824,17 @@ async fn handle(AxState(st): AxState<Shared>, req: Request<Body>) -> Response<Bo
         }
         let mut deleted = vec![];
         let resp = resource(&mut s, &method, &target, &query, &headers, &body, &mut deleted);
+        if method != Method::GET {
+            cluster_model::reconcile(&mut s);
+        }
         (resp, deleted, s.delete_hook.clone())
     };
     if let Some(hook) = hook {
         for obj in deleted {
             for new in hook(&obj) {
-                lock(&st).put(new);
+                let mut s = lock(&st);
+                s.put(new);
+                cluster_model::reconcile(&mut s);
             }
         }
     }
@@ -1648,6 +1695,7 @@ fn create(s: &mut State, def: &ResourceDef, ns: &str, mut obj: Value, dry: bool)
     {
         m.shift_remove("status");
     }
+    cluster_model::admit(s, &mut obj);
     let rv = if dry { s.rv + 1 } else { s.next_rv() };
     let m = obj["metadata"].as_object_mut().expect("metadata");
     for f in ["resourceVersion", "uid", "creationTimestamp", "generation", "deletionTimestamp", "managedFields"] {
@@ -1922,11 +1970,19 @@ async fn exec(st: Shared, mut req: Request<Body>, target: Target, query: Vec<(St
         {
             return injected(code, &msg);
         }
-        s.exec
+        let scripted = s
+            .exec
             .iter()
             .rev()
             .find(|(n, p, _)| (n == "*" || *n == ns) && (p == "*" || *p == pod))
-            .map(|(_, _, f)| f.clone())
+            .map(|(_, _, f)| f.clone());
+        // Scripted responders win; else the cluster model's pod network answers.
+        scripted.or_else(|| {
+            s.model.as_ref().map(|_| {
+                let (st, ns, pod) = (st.clone(), ns.clone(), pod.clone());
+                Arc::new(move |argv: &[String]| cluster_model::exec(&mut lock(&st), &ns, &pod, argv)) as ExecFn
+            })
+        })
     };
     let Some(responder) = responder else {
         return status_error(

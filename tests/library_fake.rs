@@ -230,8 +230,7 @@ fn deny_all_egress_injected_fails_the_user_view_and_deleting_every_policy_is_the
         "{text}"
     );
 
-    let (code, out, err) = builtin(&e, &["reset"]);
-    assert_eq!(code, 0, "{out}{err}");
+    reset(&e);
     assert_same(&before, &e.world(), "reset after a wrong fix");
 }
 
@@ -282,11 +281,8 @@ fn deny_all_egress_finished_policy_needs_dns_web_and_the_apiserver_port_after_dn
 
     // The port after DNAT: every check passes, no anti-pattern.
     finish(vec![dns, web, api(6443)]);
-    let (code, r) = check(&e);
-    assert_eq!(code, 0, "{r:#}");
-    assert!(r["results"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{r:#}");
-    let (code, out, err) = builtin(&e, &["reset"]);
-    assert_eq!(code, 0, "{out}{err}");
+    every_check_passes(&e);
+    reset(&e);
 }
 
 // --------------------------------------------------------------------------------- coredns-down
@@ -395,8 +391,7 @@ fn coredns_down_injected_fails_lookups_and_hand_labelled_pods_are_the_anti_patte
     assert!(!passed(&r, "toolbox-resolves-web") && !passed(&r, "kube-dns-has-endpoints"), "{r:#}");
     assert!(passed(&r, "coredns-intact"), "the rollout itself completed: {r:#}");
 
-    let (code, out, err) = builtin(&e, &["reset"]);
-    assert_eq!(code, 0, "{out}{err}");
+    reset(&e);
     let svc = e.get("v1", "Service", "kube-system", "kube-dns").unwrap();
     assert_eq!(svc["spec"]["selector"], json!({"k8s-app": "kube-dns"}), "{svc:#}");
     let ep = e.get("v1", "Endpoints", "kube-system", "kube-dns").unwrap();
@@ -430,11 +425,8 @@ fn coredns_down_relabelling_the_pod_template_is_the_other_accepted_fix() {
         assert!(!old_pods.contains(&p["metadata"]["name"].as_str().unwrap().to_string()), "a rollout: {p:#}");
         assert_eq!(p["metadata"]["labels"]["app.kubernetes.io/name"], "coredns", "{p:#}");
     }
-    let (code, r) = check(&e);
-    assert_eq!(code, 0, "{r:#}");
-    assert!(r["results"].as_array().unwrap().iter().all(|c| c["passed"] == true), "no anti-pattern either: {r:#}");
-    let (code, out, err) = builtin(&e, &["reset"]);
-    assert_eq!(code, 0, "{out}{err}");
+    every_check_passes(&e);
+    reset(&e);
 }
 
 // ------------------------------------------------------------------------------------ opt-in
@@ -475,4 +467,17 @@ fn without_the_model_the_fake_server_runs_no_controllers_and_no_network() {
     assert!(
         e.get("v1", "Service", "default", "web").unwrap()["spec"]["clusterIP"].as_str().unwrap().starts_with("10.96.")
     );
+}
+
+/// `klab check` exits 0 and every check passes: user, cause, and no anti-pattern fires.
+fn every_check_passes(e: &Env) {
+    let (code, r) = check(e);
+    assert_eq!(code, 0, "{r:#}");
+    assert!(r["results"].as_array().unwrap().iter().all(|c| c["passed"] == true), "no anti-pattern either: {r:#}");
+}
+
+/// `klab reset` of the built-in drill succeeds.
+fn reset(e: &Env) {
+    let (code, out, err) = builtin(e, &["reset"]);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -30,6 +30,17 @@ pub enum FaultError {
     State(#[from] StateError),
 }
 
+/// How long a restarted component must stay healthy before a wait on it ends.
+const STABLE: Duration = Duration::from_secs(1);
+
+/// The pause between two looks at a restarting component: short at first (the kubelet often
+/// restarts a static pod within a second), then longer. Every look is a `docker exec` or two on
+/// a node that is busy restarting its control plane; on a loaded machine, looking twice a second
+/// for a minute slowed the very restart it waited for.
+fn poll_pause(waited: Duration) -> Duration {
+    if waited < Duration::from_secs(5) { Duration::from_millis(500) } else { Duration::from_secs(2) }
+}
+
 /// Progress lines for long waits.
 pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
@@ -494,7 +505,8 @@ impl<'a> Injector<'a> {
         let deadline = Instant::now() + timeout;
         let started = Instant::now();
         let mut last = Instant::now();
-        let mut healthy_in_a_row = 0;
+        // Healthy since when, and how many looks in a row said so.
+        let mut healthy_run: Option<(Instant, u32)> = None;
         loop {
             // Every running instance must show the wanted state: the old process can linger
             // (and answer) for seconds after the new one started. Zombies have no command line.
@@ -523,8 +535,14 @@ impl<'a> Injector<'a> {
                     },
                     _ => true,
                 };
-            healthy_in_a_row = if healthy { healthy_in_a_row + 1 } else { 0 };
-            if healthy_in_a_row >= 3 {
+            healthy_run = match (healthy, healthy_run) {
+                (false, _) => None,
+                (true, None) => Some((Instant::now(), 1)),
+                (true, Some((since, n))) => Some((since, n + 1)),
+            };
+            // Stable: seen healthy at least twice, a second or more apart (the old instance can
+            // answer for a moment before it dies).
+            if matches!(healthy_run, Some((since, n)) if n >= 2 && since.elapsed() >= STABLE) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -544,7 +562,7 @@ impl<'a> Injector<'a> {
                 ));
                 last = Instant::now();
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(poll_pause(started.elapsed())).await;
         }
     }
 
@@ -722,4 +740,17 @@ pub fn obj_key(r: &ObjectRef) -> ObjKey {
 /// Namespaced objects without a namespace land in `default`; keep the key honest about it.
 fn default_namespace(key: ObjKey, _obj: &Value) -> ObjKey {
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_is_watched_closely_at_first_then_less_often() {
+        assert_eq!(poll_pause(Duration::ZERO), Duration::from_millis(500));
+        assert_eq!(poll_pause(Duration::from_millis(4900)), Duration::from_millis(500));
+        assert_eq!(poll_pause(Duration::from_secs(5)), Duration::from_secs(2));
+        assert_eq!(poll_pause(Duration::from_secs(200)), Duration::from_secs(2));
+    }
 }

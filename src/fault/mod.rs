@@ -34,9 +34,9 @@ pub enum FaultError {
 const STABLE: Duration = Duration::from_secs(1);
 
 /// The pause between two looks at a restarting component: short at first (the kubelet often
-/// restarts a static pod within a second), then longer. Every look is a `docker exec` or two on
-/// a node that is busy restarting its control plane; on a loaded machine, looking twice a second
-/// for a minute slowed the very restart it waited for.
+/// restarts a static pod within a second), then longer. Every look is a `docker exec` or two
+/// (CPU in docker, containerd and runc) on a node that is busy restarting its control plane, and
+/// a restart can take a minute on a loaded machine.
 fn poll_pause(waited: Duration) -> Duration {
     if waited < Duration::from_secs(5) { Duration::from_millis(500) } else { Duration::from_secs(2) }
 }

@@ -9,17 +9,13 @@
 //!
 //! Prints medians of many runs and whether each target is met; changes nothing outside itself.
 
-#[path = "../tests/support/fake_apiserver.rs"]
-#[allow(dead_code)]
-mod fake_apiserver;
-
-use fake_apiserver::FakeApiServer;
 use klab::check::engine::{CheckContext, evaluate, run_all};
 use klab::cluster::kube::{Kube, ObjKey};
 use klab::cluster::node::{Node, NodeAccess, NodeError};
 use klab::cluster::process::Output;
 use klab::scenario::kinds::{CheckSpec, Role};
 use klab::scenario::plan::PlannedCheck;
+use klab_testkit::FakeApiServer;
 use serde_json::json;
 use std::time::{Duration, Instant};
 

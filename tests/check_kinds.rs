@@ -4,9 +4,8 @@
 //! never turns it into a pass. The engine runs in-process against the fake API server; node
 //! access is `docker exec` into the fake node containers, each test with its own node state.
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit as support;
+use klab_testkit::lab_env;
 
 use klab::check::engine::{CheckContext, Verdict, evaluate, run_all, run_one};
 use klab::cluster::kube::Kube;

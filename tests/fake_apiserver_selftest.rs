@@ -1,11 +1,10 @@
 // tier: fake API server (in-process), no cluster
-//! Proves the fake API server in `tests/support` behaves like a real one for kube-rs 5.
+//! Proves the fake API server in `testkit/` behaves like a real one for kube-rs 5.
 
-mod support;
+use klab_testkit as support;
 
 use std::time::{Duration, Instant};
 
-use axum::http;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{
     Api, AttachParams, DeleteParams, DynamicObject, ListParams, LogParams, Patch, PatchParams, PostParams, WatchEvent,

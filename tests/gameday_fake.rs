@@ -4,7 +4,7 @@
 // too small, a remote Docker host).
 //! `klab gameday`: a roster, one lab per team, one clock, the board, the end, the report.
 
-mod support;
+use klab_testkit as support;
 
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};

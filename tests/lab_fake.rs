@@ -1,17 +1,15 @@
 // tier: fake API server (in-process, real kube-rs HTTP) + fake `docker`/`kind` on PATH; no cluster.
 //! The lab commands end to end: drill → check → solve → check → reset, the guard, and the
 //! journal's promise — a crash at any step boundary of an injection, then `reset`, leaves the
-//! cluster and the nodes exactly as they were. The flows live in `support/lab_env.rs`, shared
+//! cluster and the nodes exactly as they were. The flows live in `testkit/src/lab_env.rs`, shared
 //! with the real API server tier (`tests/real_apiserver.rs`).
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit::lab_env;
 
 use lab_env::{Backend, Env, GOOD, flows};
 use serde_json::Value;
 
-/// A good lab on the fake API server (the shared harness, `support/lab_env.rs`).
+/// A good lab on the fake API server (the shared harness, `testkit/src/lab_env.rs`).
 fn env() -> Env {
     Env::new(Backend::Fake, &GOOD).unwrap()
 }

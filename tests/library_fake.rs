@@ -1,4 +1,4 @@
-// tier: fake API server + cluster model (tests/support/cluster_model.rs) + fake `docker`/`kind` on PATH; no cluster.
+// tier: fake API server + cluster model (testkit/src/cluster_model.rs) + fake `docker`/`kind` on PATH; no cluster.
 //! The incident library's two drills that nothing real on this machine can carry, proven with
 //! the product command on the built-in, unmodified drills: `deny-all-egress` (needs a
 //! NetworkPolicy enforcer; no Debian package gives one) and `coredns-down` (needs CoreDNS; no
@@ -12,9 +12,7 @@
 //! evidence; the wrong fixes the scenarios list as anti-patterns are reported as such; and the
 //! model's own log says why each packet passed or was dropped.
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit::lab_env;
 
 use klab::cluster::kube::Kube;
 use klab::scenario::kinds::PatchType;

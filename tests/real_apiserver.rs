@@ -1,16 +1,14 @@
 // tier: real kube-apiserver v1.20.2 + real etcd on loopback (ci/apiserver/up); skipped with a printed reason when KLAB_REAL_APISERVER_KUBECONFIG is unset
 //! klab against a real API server (no kubelet, no controller-manager: only the API):
 //! - the lab commands end to end, the same flows as `tests/lab_fake.rs` (shared in
-//!   `support/lab_env.rs`), with the node side still the fake `docker`/`kind` on PATH;
+//!   `testkit/src/lab_env.rs`), with the node side still the fake `docker`/`kind` on PATH;
 //! - kube-rs plumbing through klab as a library: discovery, apply, patches, selectors, and
 //!   the apiserver's own errors (404, 409, 422, 403) and audit log.
 //!
 //! Run: `eval "$(ci/apiserver/up)"; cargo test --test real_apiserver -- --nocapture;
 //! ci/apiserver/down`. The cluster is shared: the tests take a process-wide lock.
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit::lab_env;
 
 use klab::cluster::kube::{Kube, KubeError};
 use klab::scenario::kinds::PatchType;

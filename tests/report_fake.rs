@@ -4,9 +4,8 @@
 //! what was injected, every check attempt, hints, the graded diagnosis, fix quality, and the
 //! trainee's own calls from the audit log (not klab's, not the cluster's components).
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit as support;
+use klab_testkit::lab_env;
 
 use lab_env::{Backend, Env, GOOD};
 use serde_json::{Value, json};

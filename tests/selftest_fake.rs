@@ -4,9 +4,8 @@
 //! sysctl changed all fail; a lab that cannot carry a drill skips it with the reason; a phase
 //! that hangs times out and reset still runs. Fixtures: `tests/fixtures/selftest/scenarios/`.
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit as support;
+use klab_testkit::lab_env;
 
 use lab_env::{Backend, Env, GOOD};
 use serde_json::{Value, json};

@@ -3,9 +3,7 @@
 //! revealing a missed cause before `solve`), the score `status` shows, and who fixed each cause
 //! after `check` (the audit log on the fake control-plane node is the evidence).
 
-#[path = "support/lab_env.rs"]
-mod lab_env;
-mod support;
+use klab_testkit::lab_env;
 
 use klab::fault::AUDIT_LOG_PATH;
 use lab_env::{Backend, Env, GOOD};

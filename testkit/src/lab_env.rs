@@ -3,15 +3,12 @@
 //! v1.20.2 + etcd started by `ci/apiserver/up` (`tests/real_apiserver.rs`). The node side is the
 //! fake `docker`/`kind` on PATH (`tests/support/bin/`) in both.
 //!
-//! Include it next to `mod support;` with `#[path = "support/lab_env.rs"] mod lab_env;`.
-//!
 //! The real apiserver is one shared cluster: every real [`Env`] holds a process-wide lock, so
 //! the tests of one binary touching it run one after the other. Seeding is idempotent
 //! (create-or-fix), so leftovers of an earlier, failed run do not break the next one.
 #![allow(dead_code)]
 
-use crate::support::FakeApiServer;
-use assert_cmd::cargo::cargo_bin_cmd;
+use crate::{FakeApiServer, klab_bin, repo};
 use klab::cluster::kube::{Kube, ObjKey};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -158,8 +155,8 @@ impl Env {
     }
 
     pub fn klab(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut c = cargo_bin_cmd!("klab");
-        let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/bin");
+        let mut c = assert_cmd::Command::new(klab_bin());
+        let bin = repo().join("tests/support/bin");
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
         c.args(["--color", "never"])
             .args(args)
@@ -167,7 +164,7 @@ impl Env {
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KLAB_STATE_DIR", self.root.join("state"))
             .env("KLAB_FAKE_DOCKER", self.root.join("docker"))
-            .env("KLAB_CATALOG", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/labs"))
+            .env("KLAB_CATALOG", repo().join("tests/fixtures/labs"))
             .env_remove("KLAB_LAB")
             .env_remove("KLAB_TEST_CRASH_AT");
         c

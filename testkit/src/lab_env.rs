@@ -6,7 +6,6 @@
 //! The real apiserver is one shared cluster: every real [`Env`] holds a process-wide lock, so
 //! the tests of one binary touching it run one after the other. Seeding is idempotent
 //! (create-or-fix), so leftovers of an earlier, failed run do not break the next one.
-#![allow(dead_code)]
 
 use crate::{FakeApiServer, klab_bin, repo};
 use klab::cluster::kube::{Kube, ObjKey};

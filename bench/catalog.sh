@@ -9,3 +9,9 @@ command -v hyperfine >/dev/null || { echo "hyperfine is missing: apt-get install
 cargo build --release --quiet
 bin="${CARGO_TARGET_DIR:-target}/release/klab"
 hyperfine --warmup 5 --runs 50 -N "$bin list" "$bin lint" "$bin render kluster-005"
+# Hostile input (exit code 1 is the expected answer, hence -i): an alias bomb stopped by the
+# budgets, and a 20 MiB file refused before parsing. tests/lint_fixtures.rs proves that both are
+# refused, with which message; how fast is measured here, never in a test.
+big="$(mktemp -d)"; trap 'rm -rf "$big"' EXIT
+{ printf 'apiVersion: klab.dev/v1\nkind: Scenario\nstory: |\n'; yes '  aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' | head -c 20971520 || true; } >"$big/huge.yaml"
+hyperfine --warmup 3 --runs 30 -N -i "$bin lint tests/fixtures/lint/alias-bomb.yaml" "$bin lint $big/huge.yaml"

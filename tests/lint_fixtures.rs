@@ -5,20 +5,19 @@
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-fn lint_json(path: &Path) -> (i32, serde_json::Value, Duration) {
-    let start = Instant::now();
+// No wall-clock bounds here: how fast hostile input is refused is a benchmark (bench/catalog.sh);
+// these tests prove that it is refused, and with which message.
+fn lint_json(path: &Path) -> (i32, serde_json::Value) {
     let out = cargo_bin_cmd!("klab")
         .args(["lint", "-o", "json", "--color", "never"])
         .arg(path)
         .env_remove("KLAB_CATALOG")
         .output()
         .unwrap();
-    let took = start.elapsed();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {}", path.display(), String::from_utf8_lossy(&out.stdout)));
-    (out.status.code().unwrap_or(-1), v, took)
+    (out.status.code().unwrap_or(-1), v)
 }
 
 #[test]
@@ -29,8 +28,7 @@ fn every_fixture_reports_its_error_at_its_place() {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
         let first = String::from_utf8_lossy(bytes.split(|b| *b == b'\n').next().unwrap()).to_string();
-        let (code, report, took) = lint_json(&path);
-        assert!(took < Duration::from_secs(5), "{}: lint took {took:?}", path.display());
+        let (code, report) = lint_json(&path);
         let diags = report["diagnostics"].as_array().unwrap();
         if path.file_stem().unwrap() == "clean" {
             assert_eq!(code, 0, "clean fixture: {report:#}");
@@ -84,7 +82,7 @@ fn human_output_shows_place_caret_and_help() {
 #[test]
 fn a_folder_reports_every_broken_file_at_once() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint");
-    let (code, report, _) = lint_json(&dir);
+    let (code, report) = lint_json(&dir);
     assert_eq!(code, 1);
     let files: std::collections::HashSet<&str> =
         report["diagnostics"].as_array().unwrap().iter().map(|d| d["file"].as_str().unwrap()).collect();
@@ -92,7 +90,7 @@ fn a_folder_reports_every_broken_file_at_once() {
 }
 
 #[test]
-fn a_twenty_megabyte_file_is_refused_quickly() {
+fn a_twenty_megabyte_file_is_refused_before_parsing() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("huge.yaml");
     let mut text = String::from("apiVersion: klab.dev/v1\nkind: Scenario\nstory: |\n");
@@ -102,10 +100,20 @@ fn a_twenty_megabyte_file_is_refused_quickly() {
         );
     }
     std::fs::write(&path, text).unwrap();
-    let (code, report, took) = lint_json(&path);
+    let (code, report) = lint_json(&path);
     assert_eq!(code, 1);
+    // The size message comes from the check that runs before any parsing.
     assert!(report["diagnostics"][0]["message"].as_str().unwrap().contains("MiB"), "{report:#}");
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+#[test]
+#[cfg(unix)]
+fn an_endless_file_is_refused_after_its_first_mebibyte() {
+    // Reading all of /dev/zero would never end; klab reads one byte more than it accepts.
+    let (code, report) = lint_json(Path::new("/dev/zero"));
+    assert_eq!(code, 1);
+    let msg = report["diagnostics"][0]["message"].as_str().unwrap();
+    assert!(msg.contains("larger than 1 MiB"), "{report:#}");
 }
 
 #[test]
@@ -115,7 +123,7 @@ fn duplicate_scenario_ids_across_files_are_reported() {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/lint/clean.yaml")).unwrap();
     std::fs::write(tmp.path().join("clean.yaml"), &clean).unwrap();
     std::fs::write(tmp.path().join("copy.yaml"), &clean).unwrap();
-    let (code, report, _) = lint_json(tmp.path());
+    let (code, report) = lint_json(tmp.path());
     assert_eq!(code, 1);
     let d = report["diagnostics"]
         .as_array()

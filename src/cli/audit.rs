@@ -389,7 +389,7 @@ fn run_lint(g: &Global, a: &PolicyLintArgs) -> Outcome {
     let mut all = Vec::new();
     for f in &a.files {
         let name = f.display().to_string();
-        let text = std::fs::read(f).map_err(|e| {
+        let text = crate::scenario::yaml::read_capped(f).map_err(|e| {
             Failure::new(exit::FAILED, format!("{name}: cannot read: {e}"))
                 .help("give the path of an audit policy YAML file")
         })?;

@@ -75,8 +75,8 @@ fn lock(g: &Global) -> Result<GameLock, Failure> {
 
 /// Reads and lints a roster; prints its diagnostics.
 fn read_roster(path: &Path, cat: &Catalog) -> Result<(Roster, Vec<crate::scenario::diag::Diagnostic>), Failure> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Failure::new(exit::FAILED, format!("cannot read {}: {e}", path.display())))?;
+    let bytes = crate::scenario::yaml::read_capped(path)
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot read {}: {e}", path.display())))?;
     let file = path.display().to_string();
     let (r, diags) = roster::load(&file, &bytes, cat);
     for d in &diags {

@@ -73,7 +73,7 @@ pub fn run(g: &Global, a: &LintArgs) -> Outcome {
     let mut report = lint::lint(&cat, &*selected);
     // Game-day rosters among the paths are linted as rosters, against the catalog.
     for f in a.paths.iter().flat_map(|p| yaml_files(p)) {
-        let Ok(bytes) = std::fs::read(&f) else { continue };
+        let Ok(bytes) = crate::scenario::yaml::read_capped(&f) else { continue };
         if !is_roster(&bytes) {
             continue;
         }

@@ -173,7 +173,7 @@ impl Catalog {
                     _ => Expect::Any,
                 };
                 let origin = Origin::File(f.clone());
-                match std::fs::read(&f) {
+                match yaml::read_capped(&f) {
                     Ok(bytes) => texts.push((origin, bytes, expect, !strict && expect == Expect::Any)),
                     Err(e) => self.diagnostics.push(Diagnostic::error(origin.display(), format!("cannot read: {e}"))),
                 }
@@ -203,7 +203,7 @@ impl Catalog {
 
     fn add_file(&mut self, path: &Path, expect: Expect, skip_foreign: bool) {
         let origin = Origin::File(path.to_path_buf());
-        match std::fs::read(path) {
+        match yaml::read_capped(path) {
             Ok(bytes) => match yaml::as_text(&origin.display(), &bytes) {
                 Ok(text) => self.add_text(origin, text, expect, skip_foreign),
                 Err(d) => self.diagnostics.push(d),

@@ -34,16 +34,21 @@ pub fn options() -> Options {
     }
 }
 
+/// Reads at most one byte more than [`MAX_FILE_BYTES`]: enough for [`as_text`] to refuse a file
+/// that is too large, without reading 20 MB first (or forever, from a FIFO or `/dev/zero`).
+pub fn read_capped(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// Checks that `bytes` is a text file of reasonable size and returns it as a string.
 pub fn as_text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, Diagnostic> {
     if bytes.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             file,
-            format!(
-                "file is {:.1} MiB; a klab file may be at most {} KiB",
-                bytes.len() as f64 / (1024.0 * 1024.0),
-                MAX_FILE_BYTES / 1024
-            ),
+            format!("file is larger than {} MiB, the most a klab file may be", MAX_FILE_BYTES / (1024 * 1024)),
         )
         .help("is this really a scenario? split large manifests into several steps"));
     }

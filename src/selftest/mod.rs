@@ -298,8 +298,10 @@ impl Runner<'_> {
                 } else {
                     Outcome::Fail(
                         format!(
-                            "{} check(s) fail before any fault: the drill's setup is broken or the lab differs",
-                            failed.len()
+                            "{} check(s) fail before any fault, still after {}s of looking again: the drill's setup \
+                             is broken or the lab differs",
+                            failed.len(),
+                            limit.as_secs()
                         ),
                         evidence(&failed),
                     )

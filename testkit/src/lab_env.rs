@@ -425,7 +425,7 @@ impl Drop for NamespaceController {
 async fn wait_gone(kube: &Kube, k: &ObjKey) {
     let start = Instant::now();
     while kube.get(k).await.expect("get").is_some() {
-        assert!(start.elapsed() < Duration::from_secs(30), "{k} still there after 30 s");
+        assert!(start.elapsed() < Duration::from_secs(60), "{k} still there after 60 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -113,3 +113,50 @@ fn a_drill_the_lab_cannot_carry_is_refused_with_the_reason_unless_forced() {
     assert!(text.contains("--force: starting anyway"), "{text}");
     assert_eq!(e.out(&["reset"]).0, 0);
 }
+
+/// A lab that kind has just created: listed by the fake kind no more, its control plane's pods
+/// present in the API (klab waits for them after marking).
+fn env_before_up() -> Env {
+    let e = env();
+    std::fs::write(e.root.join("docker/clusters"), "").unwrap();
+    for c in ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+        e.fake().put(serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
+            "name": format!("{c}-klab-control-plane"), "namespace": "kube-system",
+            "labels": {"tier": "control-plane", "component": c}}}));
+    }
+    e
+}
+
+#[test]
+fn up_asks_a_new_lab_s_apiserver_again_while_it_is_not_ready() {
+    let e = env_before_up();
+    // A 500 (what an apiserver says while its etcd is not ready): kube-rs itself asks again on
+    // 429, 503 and 504, but not on this nor on a dropped connection.
+    e.fake().fail_path("configmaps", 500, "etcdserver: leader changed");
+    let (code, text) = std::thread::scope(|s| {
+        // The apiserver comes good once klab has asked for the marker twice.
+        s.spawn(|| {
+            let asked = || e.fake().requests().iter().filter(|(_, p)| p.contains("configmaps/klab-lab")).count();
+            while asked() < 2 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            e.fake().clear_failures();
+        });
+        e.out(&["up"])
+    });
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("marking the lab: the new apiserver does not answer yet"), "{text}");
+    assert!(text.contains("lab `klab` is up"), "{text}");
+    let marker = e.get("v1", "ConfigMap", "kube-system", "klab-lab").expect("the marker");
+    assert_eq!(marker["data"]["lab"], "klab", "{marker:#}");
+}
+
+#[test]
+fn up_gives_up_at_once_when_the_apiserver_refuses_the_marker() {
+    let e = env_before_up();
+    e.fake().fail_path("configmaps", 403, "configmaps is forbidden");
+    let (code, text) = e.out(&["up"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("cannot mark the lab: apiserver answered 403"), "{text}");
+    assert!(!text.contains("asking again"), "a refusal is not asked again: {text}");
+}

@@ -94,8 +94,14 @@ pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     let kube = crate::cluster::kube::Kube::connect(g.kubeconfig.as_deref(), &t.context())
         .await
         .map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
-    write_marker(&kube, &g.lab).await.map_err(|e| Failure::new(exit::CLUSTER, format!("cannot mark the lab: {e}")))?;
-    let uid = cluster_uid(&kube).await.map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
+    // kind returns once the node is Ready, but on a loaded machine the new apiserver may still
+    // drop a connection or two (seen in CI with four labs starting at once): ask again for a while.
+    until_answered("marking the lab", || write_marker(&kube, &g.lab))
+        .await
+        .map_err(|e| Failure::new(exit::CLUSTER, format!("cannot mark the lab: {e}")))?;
+    let uid = until_answered("reading the cluster's identity", || cluster_uid(&kube))
+        .await
+        .map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
     let rec = LabRecord {
         name: g.lab.clone(),
         context: t.context(),
@@ -109,6 +115,36 @@ pub(crate) async fn ensure_lab(g: &Global, nodes: u8) -> Result<bool, Failure> {
     wait_control_plane_visible(&kube).await;
     say(&format!("{} lab `{}` is up (context {})", paint(GREEN, "✓"), g.lab, t.context()));
     Ok(true)
+}
+
+/// How long a freshly created lab's apiserver may go on dropping connections.
+const NEW_LAB_ANSWER: Duration = Duration::from_secs(120);
+
+/// Runs `call` until it succeeds, fails for a reason that asking again does not cure, or
+/// [`NEW_LAB_ANSWER`] has passed; says what it waits for at once, then every 15 s.
+async fn until_answered<T, F, Fut>(what: &str, mut call: F) -> Result<T, crate::cluster::kube::KubeError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::cluster::kube::KubeError>>,
+{
+    let start = std::time::Instant::now();
+    let mut said: Option<std::time::Instant> = None;
+    loop {
+        match call().await {
+            Err(e) if e.is_transient() && start.elapsed() < NEW_LAB_ANSWER => {
+                if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(15)) {
+                    say(&format!(
+                        "  {what}: the new apiserver does not answer yet ({e}); asking again for up to {}s ({}s so far)…",
+                        NEW_LAB_ANSWER.as_secs(),
+                        start.elapsed().as_secs()
+                    ));
+                    said = Some(std::time::Instant::now());
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The control plane's mirror pods can appear well after the node is Ready; faults that hide

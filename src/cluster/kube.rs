@@ -40,6 +40,11 @@ impl KubeError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, KubeError::Api { code: 409, .. })
     }
+    /// No answer at all, or the apiserver's "not now" (429, 5xx): worth asking again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, KubeError::Timeout(_) | KubeError::Unreachable(_))
+            || matches!(self, KubeError::Api { code, .. } if *code == 429 || *code >= 500)
+    }
 }
 
 fn convert(e: kube::Error) -> KubeError {

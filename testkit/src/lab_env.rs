@@ -538,26 +538,43 @@ pub mod flows {
 
     pub fn a_crash_at_every_step_boundary_is_undone_by_reset(backend: Backend) {
         // 1 setup step + 7 faults = 8 intents; each can die after its intent, its act, its done.
-        let mut runs = 0;
-        for seq in 1..=8 {
-            for point in ["intent", "act", "done"] {
-                let Some(e) = Env::new(backend, &GOOD) else { return };
-                let before = e.world();
-                let o = e
-                    .klab(&["drill", "crash-course"])
-                    .env("KLAB_TEST_CRASH_AT", format!("{seq}:{point}"))
-                    .output()
-                    .unwrap();
-                assert!(!o.status.success(), "{seq}:{point}: the crash hook did not fire");
-                let (code, text) = e.out(&["status"]);
-                assert_eq!(code, 0, "{text}");
-                let (code, text) = e.out(&["reset"]);
-                assert_eq!(code, 0, "{seq}:{point}: reset failed: {text}");
-                assert_same(&before, &e.world(), &format!("crash at {seq}:{point}"));
-                runs += 1;
+        let cases: Vec<(u32, &str)> =
+            (1..=8).flat_map(|seq| ["intent", "act", "done"].into_iter().map(move |p| (seq, p))).collect();
+        // Each case is a lab of its own. On the fake API server they run side by side (most of a
+        // case is waiting for klab processes); the real apiserver's labs take turns (`Env::new`
+        // holds its lock), so one worker there.
+        let workers = match backend {
+            Backend::Fake => 4,
+            Backend::Real => 1,
+        };
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let runs = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    while let Some(&(seq, point)) = cases.get(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)) {
+                        let Some(e) = Env::new(backend, &GOOD) else { return };
+                        let before = e.world();
+                        let o = e
+                            .klab(&["drill", "crash-course"])
+                            .env("KLAB_TEST_CRASH_AT", format!("{seq}:{point}"))
+                            .output()
+                            .unwrap();
+                        assert!(!o.status.success(), "{seq}:{point}: the crash hook did not fire");
+                        let (code, text) = e.out(&["status"]);
+                        assert_eq!(code, 0, "{text}");
+                        let (code, text) = e.out(&["reset"]);
+                        assert_eq!(code, 0, "{seq}:{point}: reset failed: {text}");
+                        assert_same(&before, &e.world(), &format!("crash at {seq}:{point}"));
+                        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
             }
-        }
-        assert_eq!(runs, 24);
+        });
+        // Without the real apiserver (`Env::new` says why) nothing ran; otherwise every case did.
+        let runs = runs.into_inner();
+        let skipped = matches!(backend, Backend::Real) && runs == 0;
+        assert!(skipped || runs == 24, "{runs} of 24 crash points ran");
     }
 
     pub fn a_drill_cannot_start_while_another_is_injected(backend: Backend) {

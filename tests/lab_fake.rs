@@ -145,7 +145,7 @@ fn up_asks_a_new_lab_s_apiserver_again_while_it_is_not_ready() {
         e.out(&["up"])
     });
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("marking the lab: the new apiserver does not answer yet"), "{text}");
+    assert!(text.contains("marking the lab: the new apiserver is not ready yet"), "{text}");
     assert!(text.contains("lab `klab` is up"), "{text}");
     let marker = e.get("v1", "ConfigMap", "kube-system", "klab-lab").expect("the marker");
     assert_eq!(marker["data"]["lab"], "klab", "{marker:#}");

@@ -134,7 +134,7 @@ where
             Err(e) if e.is_transient() && start.elapsed() < NEW_LAB_ANSWER => {
                 if said.is_none_or(|t| t.elapsed() >= Duration::from_secs(15)) {
                     say(&format!(
-                        "  {what}: the new apiserver does not answer yet ({e}); asking again for up to {}s ({}s so far)…",
+                        "  {what}: the new apiserver is not ready yet ({e}); asking again for up to {}s ({}s so far)…",
                         NEW_LAB_ANSWER.as_secs(),
                         start.elapsed().as_secs()
                     ));

@@ -160,3 +160,19 @@ fn up_gives_up_at_once_when_the_apiserver_refuses_the_marker() {
     assert!(text.contains("cannot mark the lab: apiserver answered 403"), "{text}");
     assert!(!text.contains("asking again"), "a refusal is not asked again: {text}");
 }
+
+#[test]
+fn up_on_a_left_over_cluster_it_cannot_open_says_how_to_clear_it() {
+    // kind lists `klab` (a cluster left by an earlier run) but its kubeconfig is gone: CI lost
+    // three labs so, and `up` answered "create it with `klab up`".
+    let e = env();
+    let missing = e.root.join("gone/kubeconfig");
+    let (code, text) = e.out(&["--kubeconfig", missing.to_str().unwrap(), "up"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(
+        text.contains("kind cluster `klab` exists, but klab cannot open it as a lab: cannot read kubeconfig"),
+        "{text}"
+    );
+    assert!(text.contains("kind delete cluster --name klab"), "{text}");
+    assert!(!text.contains("create it with `klab up`"), "{text}");
+}

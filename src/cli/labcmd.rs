@@ -26,7 +26,7 @@ pub(crate) fn lab_dir(g: &Global) -> LabDir {
 pub(crate) fn lab_failure(e: LabError) -> Failure {
     match e {
         LabError::Refused { .. } => Failure::new(exit::REFUSED, e.to_string()).help("klab only breaks clusters it created for training (`klab up`). To use another cluster anyway, name its context with --i-know-context CONTEXT"),
-        LabError::NoLab(_) => Failure::new(exit::NOT_READY, e.to_string()),
+        LabError::NoLab { .. } => Failure::new(exit::NOT_READY, e.to_string()),
         LabError::State(StateError::Busy(_)) => Failure::new(exit::BUSY, e.to_string()),
         LabError::Tool(_) => Failure::new(exit::NOT_READY, e.to_string()).help("`klab doctor` checks docker, kind and kubectl"),
         other => Failure::new(exit::CLUSTER, other.to_string()),
@@ -181,7 +181,17 @@ pub fn up(g: &Global, a: &UpArgs) -> Outcome {
     rt.block_on(async {
         let created = ensure_lab(g, a.nodes).await?;
         if !created {
-            let lab = Lab::open(&target(g), &lab_dir(g), true).await.map_err(lab_failure)?;
+            // kind has a cluster of this name; "create it with `klab up`" is no help here.
+            let lab = Lab::open(&target(g), &lab_dir(g), true).await.map_err(|e| match e {
+                LabError::NoLab { name, reason } => Failure::new(
+                    exit::NOT_READY,
+                    format!("kind cluster `{name}` exists, but klab cannot open it as a lab: {reason}"),
+                )
+                .help(format!(
+                    "if it is left over from an earlier run, delete it (`kind delete cluster --name {name}`) and run `klab up` again"
+                )),
+                other => lab_failure(other),
+            })?;
             say(&format!(
                 "{} lab `{}` already exists ({} node(s) pinned as kube-system UID {})",
                 paint(GREEN, "✓"),

@@ -19,8 +19,8 @@ pub const MARKER_LABEL: &str = "klab.dev/lab";
 pub enum LabError {
     #[error("refusing to touch context `{context}`: {reason}")]
     Refused { context: String, reason: String },
-    #[error("no lab `{0}`: create it with `klab up` (or `klab drill <id>`)")]
-    NoLab(String),
+    #[error("no lab `{name}` ({reason}): create it with `klab up` (or `klab drill <id>`)")]
+    NoLab { name: String, reason: String },
     #[error("{0}")]
     Kube(#[from] KubeError),
     #[error("{0}")]
@@ -215,7 +215,7 @@ impl Lab {
             (None, None) => {
                 let e = kube_error.map(|e| e.to_string()).unwrap_or_default();
                 return Err(if must_reach_api || !overridden {
-                    LabError::NoLab(format!("{} ({e})", target.name))
+                    LabError::NoLab { name: target.name.clone(), reason: e }
                 } else {
                     LabError::Kube(KubeError::Other(e))
                 });

@@ -74,7 +74,11 @@ impl Game {
             .env("KLAB_CATALOG", Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gameday"))
             .env_remove("KLAB_LAB")
             .env_remove("KLAB_TEAM")
-            .env_remove("KLAB_TEST_CRASH_AT");
+            .env_remove("KLAB_TEST_CRASH_AT")
+            // The fakes on PATH answer; a developer's Docker settings must not reach past them.
+            .env_remove("DOCKER_HOST")
+            .env_remove("KLAB_DOCKER")
+            .env_remove("KLAB_KIND");
     }
 
     fn out(&self, args: &[&str]) -> (i32, String, String) {

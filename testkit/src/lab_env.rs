@@ -165,7 +165,11 @@ impl Env {
             .env("KLAB_FAKE_DOCKER", self.root.join("docker"))
             .env("KLAB_CATALOG", repo().join("tests/fixtures/labs"))
             .env_remove("KLAB_LAB")
-            .env_remove("KLAB_TEST_CRASH_AT");
+            .env_remove("KLAB_TEST_CRASH_AT")
+            // The fakes on PATH answer; a developer's Docker settings must not reach past them.
+            .env_remove("DOCKER_HOST")
+            .env_remove("KLAB_DOCKER")
+            .env_remove("KLAB_KIND");
         c
     }
 

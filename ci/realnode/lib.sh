@@ -47,3 +47,16 @@ rn_ensure_node_image() {
       -c "LABEL klab-realnode.stamp=$stamp" -c 'ENV container=docker' - "$RN_NODE_IMAGE" >/dev/null
   rn_docker image prune -f >/dev/null  # the previous build, now untagged
 }
+
+# Empty the private daemon: every container (with its anonymous volumes), every custom network
+# (and so its bridge on the host), volumes no container holds. Images stay. $1: what to log.
+rn_clear_daemon() {
+  local ids
+  ids=$(rn_docker ps -aq)
+  if [[ $ids ]]; then
+    rn_log "$1: $(rn_docker ps -a --format '{{.Names}}' | sort | paste -sd' ')"
+    xargs -r env DOCKER_HOST="$RN_DOCKER_HOST" docker rm -fv <<<"$ids" >/dev/null
+  fi
+  rn_docker network ls -q --filter type=custom | xargs -r env DOCKER_HOST="$RN_DOCKER_HOST" docker network rm >/dev/null || true
+  rn_docker volume prune -f >/dev/null || true
+}

@@ -175,4 +175,8 @@ fn up_on_a_left_over_cluster_it_cannot_open_says_how_to_clear_it() {
     );
     assert!(text.contains("kind delete cluster --name klab"), "{text}");
     assert!(!text.contains("create it with `klab up`"), "{text}");
+    // `drill` finds the cluster the same way, and says the same.
+    let (code, text) = e.out(&["--kubeconfig", missing.to_str().unwrap(), "drill", "crash-course"]);
+    assert_ne!(code, 0, "{text}");
+    assert!(text.contains("kind cluster `klab` exists, but klab cannot open it as a lab"), "{text}");
 }

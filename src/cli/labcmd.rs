@@ -33,6 +33,21 @@ pub(crate) fn lab_failure(e: LabError) -> Failure {
     }
 }
 
+/// [`lab_failure`] for a lab that [`ensure_lab`] just found or made: kind has a cluster of
+/// that name, so "create it with `klab up`" would be no help when it cannot be opened.
+pub(crate) fn ensured_lab_failure(e: LabError) -> Failure {
+    match e {
+        LabError::NoLab { name, reason } => Failure::new(
+            exit::NOT_READY,
+            format!("kind cluster `{name}` exists, but klab cannot open it as a lab: {reason}"),
+        )
+        .help(format!(
+            "if it is left over from an earlier run, delete it (`kind delete cluster --name {name}`) and run `klab up` again"
+        )),
+        other => lab_failure(other),
+    }
+}
+
 pub(crate) fn state_failure(e: StateError) -> Failure {
     match e {
         StateError::Busy(_) => Failure::new(exit::BUSY, e.to_string()),
@@ -181,17 +196,7 @@ pub fn up(g: &Global, a: &UpArgs) -> Outcome {
     rt.block_on(async {
         let created = ensure_lab(g, a.nodes).await?;
         if !created {
-            // kind has a cluster of this name; "create it with `klab up`" is no help here.
-            let lab = Lab::open(&target(g), &lab_dir(g), true).await.map_err(|e| match e {
-                LabError::NoLab { name, reason } => Failure::new(
-                    exit::NOT_READY,
-                    format!("kind cluster `{name}` exists, but klab cannot open it as a lab: {reason}"),
-                )
-                .help(format!(
-                    "if it is left over from an earlier run, delete it (`kind delete cluster --name {name}`) and run `klab up` again"
-                )),
-                other => lab_failure(other),
-            })?;
+            let lab = Lab::open(&target(g), &lab_dir(g), true).await.map_err(ensured_lab_failure)?;
             say(&format!(
                 "{} lab `{}` already exists ({} node(s) pinned as kube-system UID {})",
                 paint(GREEN, "✓"),
@@ -313,7 +318,7 @@ pub fn drill(g: &Global, cat: &Catalog, a: &DrillArgs) -> Outcome {
         ensure_lab(g, e.item.profile.nodes).await?;
         let dir = lab_dir(g);
         let _lock = LabLock::acquire(&dir, &g.lab).map_err(state_failure)?;
-        let lab = Lab::open(&target(g), &dir, true).await.map_err(lab_failure)?;
+        let lab = Lab::open(&target(g), &dir, true).await.map_err(ensured_lab_failure)?;
         let j = Journal::open(&dir.journal_file()).map_err(state_failure)?;
         if !j.is_clean() {
             let s: Option<Session> = read_json(&dir.session_file()).map_err(state_failure)?;

@@ -2,7 +2,7 @@
 //! and JUnit. The state machine itself is `crate::selftest`.
 
 use super::args::{Global, OutputFormat, SelftestArgs};
-use super::labcmd::{ensure_lab, lab_dir, lab_failure, plan_for, state_failure, target};
+use super::labcmd::{ensure_lab, ensured_lab_failure, lab_dir, lab_failure, plan_for, state_failure, target};
 use super::output::{self, BOLD, DIM, GREEN, RED, YELLOW, paint};
 use super::{Failure, Outcome};
 use crate::cluster::lab::{Kind, Lab};
@@ -104,7 +104,7 @@ async fn prove(
             facts = None;
         }
         let _lock = LabLock::acquire(&dir, &g.lab).map_err(state_failure)?;
-        let lab = Lab::open(&target(g), &dir, true).await.map_err(lab_failure)?;
+        let lab = Lab::open(&target(g), &dir, true).await.map_err(ensured_lab_failure)?;
         let nodes = lab.nodes.nodes().await.map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
         let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
         let kube = lab.kube().map_err(|e| Failure::new(exit::CLUSTER, e.to_string()))?;
